@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/meshready/meshready/internal/attest"
 	"github.com/meshready/meshready/internal/config"
 	"github.com/meshready/meshready/internal/report"
 	"github.com/meshready/meshready/internal/snapshot"
@@ -17,6 +18,10 @@ type Context struct {
 	Config  *config.Config
 	Service *config.Service // the critical service, for service.S.* items
 	Now     time.Time
+	// ItemID is the catalog ID of the item being evaluated (service.S.* for per-service items).
+	ItemID string
+	// Attestations are the recorded human attestations.
+	Attestations []attest.Record
 
 	snap     *snapshot.Snapshot
 	declared map[string]bool
