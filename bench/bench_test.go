@@ -1,0 +1,78 @@
+// Package bench measures the whole meshready process on generated meshes:
+//
+//	go test ./bench -run '^$' -bench . -benchtime 5x
+//
+// Each benchmark builds cmd/meshready once, generates a mesh with
+// internal/meshgen, and runs `meshready check DIR -o json` as a user would,
+// reporting wall time per run, peak RSS (MB) and objects evaluated per second.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/meshready/meshready/internal/meshgen"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func binary(b *testing.B) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "meshready-bench")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "meshready")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/meshready").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func benchCheck(b *testing.B, services int) {
+	bin := binary(b)
+	dir := b.TempDir()
+	size, err := meshgen.Write(dir, meshgen.Options{Services: services, DefectRate: 0.01})
+	if err != nil {
+		b.Fatal(err)
+	}
+	objects := services * 5
+	b.SetBytes(size)
+	b.ResetTimer()
+	var maxRSS int64
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, "check", dir, "-o", "json")
+		cmd.Stdout = io.Discard
+		err := cmd.Run()
+		// Exit 3 (not ready) is the expected verdict: the mesh has defects.
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 3) {
+			b.Fatalf("meshready check: %v", err)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > maxRSS {
+			maxRSS = ru.Maxrss // KiB on Linux
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MB")
+	b.ReportMetric(float64(objects)*float64(b.N)/b.Elapsed().Seconds(), "objects/s")
+}
+
+func BenchmarkCheckFiles1k(b *testing.B)  { benchCheck(b, 1000) }
+func BenchmarkCheckFiles5k(b *testing.B)  { benchCheck(b, 5000) }
+func BenchmarkCheckFiles20k(b *testing.B) { benchCheck(b, 20000) }
