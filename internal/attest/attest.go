@@ -1,5 +1,8 @@
-// Package attest reads the human attestations a team records for manual
-// items (who, when, which evidence, until when) from a YAML file.
+// Package attest keeps the human side of readiness: attestations for manual
+// items (who, when, which evidence, until when), team sign-offs bound to the
+// digest of the report they approved, and waivers. They live in one YAML
+// file kept in the repository (reviewable in pull requests), written with a
+// lock and an atomic rename so that concurrent writers lose nothing.
 package attest
 
 import (
@@ -24,29 +27,61 @@ type Record struct {
 	Note     string    `yaml:"note,omitempty"`
 	// Digest binds a sign-off to the evaluated state it approved.
 	Digest string `yaml:"digest,omitempty"`
-	// AcceptedRisk names blocking items a sign-off accepted.
+	// Statuses are the item statuses of the approved report, so that a stale
+	// sign-off can say what changed since.
+	Statuses map[string]string `yaml:"statuses,omitempty"`
+	// AcceptedRisk names the blocking items a sign-off on a not-ready report accepted.
 	AcceptedRisk []string `yaml:"acceptedRisk,omitempty"`
 }
 
-// File is the attestation file's layout.
-type File struct {
-	Attestations []Record `yaml:"attestations"`
+// Waiver is an accepted exception recorded with `meshready waive`.
+type Waiver struct {
+	Item    string    `yaml:"item"`
+	Object  string    `yaml:"object,omitempty"`
+	Reason  string    `yaml:"reason"`
+	By      string    `yaml:"by"`
+	At      time.Time `yaml:"at"`
+	Expires time.Time `yaml:"expires"`
 }
 
-// Load reads an attestation file; a missing file is an empty store.
+// File is the store's layout.
+type File struct {
+	Attestations []Record `yaml:"attestations"`
+	Waivers      []Waiver `yaml:"waivers,omitempty"`
+}
+
+// Load reads a store file; a missing file is an empty store.
 func Load(path string) ([]Record, error) {
+	f, err := LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.Attestations, nil
+}
+
+// LoadFile reads the whole store; a missing file is an empty store.
+func LoadFile(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return &File{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return ParseFile(path, data)
 }
 
-// Parse decodes attestations; errors name the file and line.
+// Parse decodes the attestations of a store.
 func Parse(name string, data []byte) ([]Record, error) {
+	f, err := ParseFile(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return f.Attestations, nil
+}
+
+// ParseFile decodes a store; errors name the file and line.
+func ParseFile(name string, data []byte) (*File, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -58,7 +93,31 @@ func Parse(name string, data []byte) ([]Record, error) {
 			return nil, fmt.Errorf("%s: attestations[%d]: item, by and at are required", name, i)
 		}
 	}
-	return f.Attestations, nil
+	for i, w := range f.Waivers {
+		if w.Item == "" || w.Reason == "" || w.Expires.IsZero() {
+			return nil, fmt.Errorf("%s: waivers[%d]: item, reason and expires are required", name, i)
+		}
+	}
+	return &f, nil
+}
+
+// Marshal writes a store in its stable order: by item, then time.
+func Marshal(f *File) ([]byte, error) {
+	Sort(f.Attestations)
+	sort.SliceStable(f.Waivers, func(i, j int) bool {
+		if f.Waivers[i].Item != f.Waivers[j].Item {
+			return f.Waivers[i].Item < f.Waivers[j].Item
+		}
+		return f.Waivers[i].At.Before(f.Waivers[j].At)
+	})
+	var b bytes.Buffer
+	b.WriteString("# meshready attestations, sign-offs and waivers. Written by `meshready attest`,\n# `meshready signoff` and `meshready waive`; review changes in pull requests.\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
 }
 
 // Latest returns the newest record for an item, or nil.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type CheckOptions struct {
 	NoColor    bool
 	Verbose    bool
 	Now        time.Time // fixed clock for tests; zero means now
+	CPUProfile string    // hidden: write a CPU profile (for performance work)
 }
 
 func newCheckCmd(io IO) *cobra.Command {
@@ -63,6 +65,8 @@ and FORMAT=PATH writes that format to a file: -o text -o json=report.json -o htm
 	f.StringVar(&o.FailOn, "fail-on", "blocker", "what makes the exit code 3: blocker (a blocker not pass) or warn (also any item at warn)")
 	f.BoolVar(&o.NoColor, "no-color", false, "no ANSI colour in text output")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "show the evidence of passing items too")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to this file")
+	_ = f.MarkHidden("cpuprofile")
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return render.Formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -115,6 +119,17 @@ func RunCheck(io IO, o *CheckOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return exitcode.Usagef(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	failOnWarn := false
 	switch o.FailOn {
 	case "", "blocker":
@@ -139,9 +154,14 @@ func RunCheck(io IO, o *CheckOptions) error {
 
 	var recs []attest.Record
 	if cfg.Attestations != "" {
-		recs, err = attest.Load(cfg.Resolve(cfg.Attestations))
+		store, err := attest.LoadFile(cfg.Resolve(cfg.Attestations))
 		if err != nil {
 			return exitcode.Usagef(fmt.Errorf("attestations: %w", err))
+		}
+		recs = store.Attestations
+		// Waivers recorded with `meshready waive` count like the config's.
+		for _, w := range store.Waivers {
+			cfg.Waivers = append(cfg.Waivers, config.Waiver{Item: w.Item, Object: w.Object, Reason: w.Reason, By: w.By, Expires: config.Date{Time: w.Expires}})
 		}
 	}
 	rep := engine.Run(snap, engine.Options{
@@ -163,7 +183,7 @@ func RunCheck(io IO, o *CheckOptions) error {
 		}
 	}
 	if exitcode.ForReport(rep, failOnWarn) != exitcode.Ready {
-		return &exitcode.NotReadyError{Reason: "not ready"}
+		return &exitcode.NotReadyError{}
 	}
 	return nil
 }

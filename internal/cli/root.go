@@ -37,7 +37,9 @@ func Main(args []string, io IO) int {
 	root.SetArgs(args)
 	err := root.Execute()
 	code := exitcode.FromError(err)
-	if err != nil && code != exitcode.NotReady {
+	// A not-ready verdict has been printed by the report itself; other
+	// errors (and refusals that carry a reason) are said on stderr.
+	if err != nil && err.Error() != "" {
 		fmt.Fprintln(io.Err, "meshready:", err)
 	}
 	return code
@@ -74,6 +76,10 @@ Exit codes: 0 ready, 3 not ready, 2 usage or config error, 1 internal error.`,
 		newChecksCmd(io),
 		newExplainCmd(io),
 		newVersionCmd(io),
+		newAttestCmd(io),
+		newSignoffCmd(io),
+		newWaiveCmd(io),
+		newDiffCmd(io),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

@@ -4,14 +4,15 @@
 package engine
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,30 +46,20 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 		o.Now = time.Now()
 	}
 	cfg := o.Config
-	units := expand(snap, cfg, o.Items)
-	units = filter(units, o.Only, o.Skip)
+	units := filter(expand(snap, cfg, o.Items), o.Only, o.Skip)
 
+	// Sign-offs approve the evaluated state, so they are evaluated last,
+	// against the digest of everything else.
+	var state, signoffs []int
+	for i, u := range units {
+		if isSignoff(u.ID) {
+			signoffs = append(signoffs, i)
+		} else {
+			state = append(state, i)
+		}
+	}
 	results := make([]report.Item, len(units))
-	par := o.Parallelism
-	if par <= 0 {
-		par = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < par; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = evaluate(snap, &o, units[i])
-			}
-		}()
-	}
-	for i := range units {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	evaluateAll(snap, &o, units, state, results)
 
 	r := &report.Report{
 		SchemaVersion: report.SchemaVersion,
@@ -80,8 +71,42 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 		r.InputErrors = append(r.InputErrors, report.InputError{File: e.File, Line: e.Line, Message: e.Message})
 	}
 	r.Waivers = applyWaivers(r.Items, cfg.Waivers, o.Now)
+	for _, i := range state {
+		setStatus(&r.Items[i])
+	}
+	r.Digest = Digest(r)
+	for _, i := range signoffs {
+		r.Items[i] = evaluateSignoff(&o, units[i], r)
+		setStatus(&r.Items[i])
+	}
 	finish(r)
 	return r
+}
+
+func isSignoff(id string) bool { return strings.HasPrefix(id, "signoff.") }
+
+// evaluateAll evaluates the units at the given indexes on a bounded pool.
+func evaluateAll(snap *snapshot.Snapshot, o *Options, units []Unit, idx []int, results []report.Item) {
+	par := o.Parallelism
+	if par <= 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = evaluate(snap, o, units[i])
+			}
+		}()
+	}
+	for _, i := range idx {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // Unit is one item to evaluate: a catalog item, or a per-service item bound to one service.
@@ -414,20 +439,24 @@ func recomputeParts(it *report.Item) {
 	}
 }
 
-// finish derives item statuses, the summary, blockers, verdict and digest.
+// setStatus derives an item's status: the worst of its parts.
+func setStatus(it *report.Item) {
+	st := report.Status("")
+	for _, p := range it.Parts {
+		st = report.Worse(st, p.Status)
+	}
+	if st == "" {
+		st = report.NotApplicable
+	}
+	it.Status = st
+}
+
+// finish derives the summary, blockers and verdict.
 func finish(r *report.Report) {
 	for i := range r.Items {
 		it := &r.Items[i]
-		st := report.Status("")
-		for _, p := range it.Parts {
-			st = report.Worse(st, p.Status)
-		}
-		if st == "" {
-			st = report.NotApplicable
-		}
-		it.Status = st
-		r.Summary.Add(st)
-		if it.Severity == report.Blocker && st != report.Pass && st != report.NotApplicable {
+		r.Summary.Add(it.Status)
+		if it.Severity == report.Blocker && it.Status != report.Pass && it.Status != report.NotApplicable {
 			r.Blocking = append(r.Blocking, it.ID)
 		}
 	}
@@ -435,26 +464,61 @@ func finish(r *report.Report) {
 	if len(r.Blocking) > 0 || len(r.Items) == 0 {
 		r.Verdict = report.NotReady
 	}
-	r.Digest = Digest(r)
 }
 
 // Digest hashes the evaluated state: item IDs, statuses and findings, not
-// timestamps, attestations or sign-offs (a sign-off must not change what it signs).
+// timestamps, attestations or sign-offs (a sign-off must not change what it
+// signs). Fields are written to the hash directly, each followed by a NUL, in
+// item-ID order, so the digest is the same whatever the output format and
+// however the report was produced (a JSON report re-parsed gives it back).
 func Digest(r *report.Report) string {
-	type state struct {
-		ID       string
-		Status   report.Status
-		Findings []report.Finding
-	}
-	var s []state
-	for _, it := range r.Items {
-		if strings.HasPrefix(it.ID, "signoff.") {
-			continue
+	idx := make([]int, 0, len(r.Items))
+	for i := range r.Items {
+		if !isSignoff(r.Items[i].ID) {
+			idx = append(idx, i)
 		}
-		s = append(s, state{it.ID, it.Status, it.Findings})
 	}
-	sort.SliceStable(s, func(i, j int) bool { return s[i].ID < s[j].ID })
-	b, _ := json.Marshal(s)
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	sort.SliceStable(idx, func(a, b int) bool { return r.Items[idx[a]].ID < r.Items[idx[b]].ID })
+	h := sha256.New()
+	w := bufio.NewWriterSize(h, 1<<16)
+	field := func(s string) {
+		w.WriteString(s)
+		w.WriteByte(0)
+	}
+	for _, i := range idx {
+		it := &r.Items[i]
+		field("item")
+		field(it.ID)
+		field(string(it.Status))
+		for fi := range it.Findings {
+			f := &it.Findings[fi]
+			field("finding")
+			field(string(f.Status))
+			field(f.Part)
+			field(f.Message)
+			field(f.Remediation)
+			field(f.Field)
+			field(f.Observed)
+			field(f.Expected)
+			if o := f.Object; o != nil {
+				field(o.Kind)
+				field(o.Namespace)
+				field(o.Name)
+				field(o.File)
+				field(strconv.Itoa(o.Line))
+			}
+			if q := f.Query; q != nil {
+				field(q.Source)
+				field(q.Expr)
+				field(q.Value)
+			}
+			if f.Waiver != nil {
+				field("waived")
+				field(f.Waiver.Item)
+				field(f.Waiver.Object)
+			}
+		}
+	}
+	w.Flush()
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -91,10 +91,10 @@ spec: {}
 
 func service(w *bufio.Writer, ns, name string, defect bool) {
 	retries := `
-      retries:
-        attempts: 3
-        perTryTimeout: 2s
-        retryOn: 5xx,reset,connect-failure,refused-stream`
+    retries:
+      attempts: 3
+      perTryTimeout: 2s
+      retryOn: 5xx,reset,connect-failure,refused-stream`
 	mtls := "STRICT"
 	if defect {
 		retries = ""

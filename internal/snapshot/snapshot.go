@@ -118,22 +118,13 @@ func SelectorMatches(sel, labels map[string]string) bool {
 	return true
 }
 
-// FQDN returns the cluster-local name of a host written in namespace ns:
-// "qwen-llm" -> "qwen-llm.<ns>.svc.cluster.local"; "a.b" -> "a.b.svc.cluster.local";
-// names with a domain (three or more labels) are returned unchanged.
+// FQDN returns the name Istio gives a host written in namespace ns: a short
+// name without dots ("qwen-llm") becomes "qwen-llm.<ns>.svc.cluster.local";
+// any name with a dot is taken literally, as Istio does (so "qwen-llm.devmentor"
+// is not the Service: write the full name).
 func FQDN(host, ns string) string {
-	if host == "" || strings.HasPrefix(host, "*") {
+	if host == "" || strings.HasPrefix(host, "*") || strings.Contains(host, ".") {
 		return host
 	}
-	switch strings.Count(host, ".") {
-	case 0:
-		return host + "." + ns + ".svc.cluster.local"
-	case 1:
-		return host + ".svc.cluster.local"
-	case 2:
-		if strings.HasSuffix(host, ".svc") {
-			return host + ".cluster.local"
-		}
-	}
-	return host
+	return host + "." + ns + ".svc.cluster.local"
 }
