@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/meshready/meshready/internal/attest"
@@ -188,9 +189,8 @@ func (c *Context) Result() (report.Status, string, []report.Finding) {
 }
 
 func findingLess(a, b report.Finding) bool {
-	ka, kb := refKey(a.Object), refKey(b.Object)
-	if ka != kb {
-		return ka < kb
+	if c := compareRef(a.Object, b.Object); c != 0 {
+		return c < 0
 	}
 	if a.Field != b.Field {
 		return a.Field < b.Field
@@ -198,9 +198,21 @@ func findingLess(a, b report.Finding) bool {
 	return a.Message < b.Message
 }
 
-func refKey(r *report.ObjectRef) string {
-	if r == nil {
-		return ""
+// compareRef orders findings by object (none first), without allocating.
+func compareRef(a, b *report.ObjectRef) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
 	}
-	return r.Kind + "/" + r.Namespace + "/" + r.Name
+	if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
 }
