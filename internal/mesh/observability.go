@@ -109,9 +109,6 @@ type ToolWorkload struct {
 	Tool      string
 }
 
-// ToolWorkloadKinds are the kinds ToolWorkloads reads.
-var ToolWorkloadKinds = WorkloadKinds
-
 // ToolWorkloads finds, in one pass over every Deployment, StatefulSet and
 // DaemonSet, the workloads running a known observability tool, by tool.
 // Reads Deployment, StatefulSet, DaemonSet.

@@ -1,0 +1,9 @@
+package observability_test
+
+import (
+	"testing"
+
+	"github.com/meshready/meshready/internal/checks/checktest"
+)
+
+func TestFixtures(t *testing.T) { checktest.Run(t, "testdata") }
