@@ -96,43 +96,39 @@ func TestAttestRefusesEvaluatedItemsAndMissingEvidence(t *testing.T) {
 }
 
 func TestSignoffBoundToDigest(t *testing.T) {
-	dir := mini(t, "STRICT")
+	dir := mini(t, "PERMISSIVE")
 	cfg := filepath.Join(dir, "meshready.yaml")
 	only := []string{"security.mtls", "signoff.security"}
 	rep := checkJSON(t, dir, t0, only...)
+	if itemOf(rep, "security.mtls").Status != report.Fail {
+		t.Fatalf("fixture: security.mtls is %s, want fail", itemOf(rep, "security.mtls").Status)
+	}
 	repPath := filepath.Join(dir, "report.json")
 	b, _ := json.Marshal(rep)
 	os.WriteFile(repPath, b, 0o644)
 
+	// Not ready: refused, and nothing is recorded.
 	so := &SignoffOptions{StoreOptions: StoreOptions{ConfigPath: cfg, Now: t0}, Team: "security", By: "Sam", Report: repPath}
 	err := RunSignoff(quietIO(), so)
-	if rep.Verdict != report.Ready {
-		// signoff.security itself is pending in the report it approves: it is not a blocker of itself.
-		if code := exitcode.FromError(err); code != exitcode.NotReady {
-			t.Fatalf("sign-off on a not-ready report: exit %d", code)
-		}
-		blocking := []string{}
-		for _, id := range rep.Blocking {
-			if !strings.HasPrefix(id, "signoff.") {
-				blocking = append(blocking, id)
-			}
-		}
-		so.AcceptRisk = blocking
-		if err := RunSignoff(quietIO(), so); err != nil {
-			t.Fatalf("sign-off accepting the risk: %v", err)
-		}
-	} else if err != nil {
-		t.Fatal(err)
+	if code := exitcode.FromError(err); code != exitcode.NotReady || !strings.Contains(err.Error(), "security.mtls") {
+		t.Fatalf("sign-off on a not-ready report: exit %d (%v)", code, err)
 	}
-
+	if _, err := os.Stat(filepath.Join(dir, "attestations.yaml")); err == nil {
+		t.Fatal("a refused sign-off wrote the store")
+	}
+	// Accepting the risk by name records it.
+	so.AcceptRisk = []string{"security.mtls"}
+	if err := RunSignoff(quietIO(), so); err != nil {
+		t.Fatalf("sign-off accepting the risk: %v", err)
+	}
 	same := itemOf(checkJSON(t, dir, t0.Add(time.Hour), only...), "signoff.security")
-	if same.Status != report.Pass {
-		t.Fatalf("same state: sign-off %s: %+v", same.Status, same.Findings)
+	if same.Status != report.Pass || len(same.Attestations) != 1 || same.Attestations[0].Digest != rep.Digest {
+		t.Fatalf("same state: sign-off %s: %+v", same.Status, same)
 	}
 	// Change the state: the sign-off goes stale and says what changed.
-	os.WriteFile(filepath.Join(dir, "mesh.yaml"), bytes.Replace(mustRead(t, filepath.Join(dir, "mesh.yaml")), []byte("STRICT"), []byte("PERMISSIVE"), 1), 0o644)
+	os.WriteFile(filepath.Join(dir, "mesh.yaml"), bytes.Replace(mustRead(t, filepath.Join(dir, "mesh.yaml")), []byte("PERMISSIVE"), []byte("STRICT"), 1), 0o644)
 	stale := itemOf(checkJSON(t, dir, t0.Add(2*time.Hour), only...), "signoff.security")
-	if stale.Status != report.Pending || !strings.Contains(stale.Findings[0].Message, "security.mtls") {
+	if stale.Status != report.Pending || !strings.Contains(stale.Findings[0].Message, "security.mtls fail→pass") {
 		t.Fatalf("changed state: sign-off %s: %+v", stale.Status, stale.Findings)
 	}
 }

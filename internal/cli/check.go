@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,9 +11,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshready/meshready/internal/attest"
 	"github.com/meshready/meshready/internal/checks"
+	"github.com/meshready/meshready/internal/cluster"
 	"github.com/meshready/meshready/internal/config"
 	"github.com/meshready/meshready/internal/engine"
 	"github.com/meshready/meshready/internal/exitcode"
@@ -20,6 +23,7 @@ import (
 	"github.com/meshready/meshready/internal/render"
 	"github.com/meshready/meshready/internal/report"
 	"github.com/meshready/meshready/internal/snapshot"
+	"github.com/meshready/meshready/internal/telemetry"
 	"github.com/meshready/meshready/internal/version"
 )
 
@@ -34,22 +38,43 @@ type CheckOptions struct {
 	Verbose    bool
 	Now        time.Time // fixed clock for tests; zero means now
 	CPUProfile string    // hidden: write a CPU profile (for performance work)
+	// Telemetry: the Prometheus, Grafana, Jaeger and Kiali APIs (--prometheus ...).
+	Telemetry telemetry.Options
+
+	// Live mode: with no paths, the cluster of the kubeconfig context is
+	// evaluated; with paths and any of these, the files are laid over it.
+	Kubeconfig, Context string
+	Live                bool
+	Timeout             time.Duration
+}
+
+// live reports whether the check reads a cluster.
+func (o *CheckOptions) live() bool {
+	return len(o.Paths) == 0 || o.Live || o.Kubeconfig != "" || o.Context != ""
 }
 
 func newCheckCmd(io IO) *cobra.Command {
 	o := &CheckOptions{}
 	cmd := &cobra.Command{
 		Use:   "check [PATH...]",
-		Short: "Evaluate the whole checklist over manifest files (or - for stdin)",
+		Short: "Evaluate the whole checklist over a live cluster or manifest files (- for stdin)",
 		Long: `Evaluate every item of the beta-readiness checklist over the YAML/JSON manifests
-the mesh is deployed from (files and directories, recursively; - reads stdin).
+the mesh is deployed from (files and directories, recursively; - reads stdin),
+or, with no path, over the cluster of the current kubeconfig context
+(--kubeconfig, --context; in a pod, its in-cluster configuration). Paths given
+with --live, --kubeconfig or --context are laid over the live cluster: each
+file object replaces the live one of the same kind, namespace and name, as if
+applied. The live parts of the checklist are evaluated only against a cluster.
 
 meshready.yaml is read from --config, or else from the first directory given
 (or the directory of the first file).
 
 Output formats: ` + strings.Join(render.Formats(), ", ") + `. -o may be repeated,
 and FORMAT=PATH writes that format to a file: -o text -o json=report.json -o html=report.html`,
-		Example: `  meshready check examples/devmentor
+		Example: `  meshready check                                   # the current kubeconfig context
+  meshready check --context prod -o json=report.json
+  meshready check --live ./changed-manifests         # what if these were applied
+  meshready check examples/devmentor
   meshready check ./manifests -o json=report.json -o junit=junit.xml
   kustomize build overlays/prod | meshready check - --config meshready.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,6 +90,11 @@ and FORMAT=PATH writes that format to a file: -o text -o json=report.json -o htm
 	f.StringVar(&o.FailOn, "fail-on", "blocker", "what makes the exit code 3: blocker (a blocker not pass) or warn (also any item at warn)")
 	f.BoolVar(&o.NoColor, "no-color", false, "no ANSI colour in text output")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "show the evidence of passing items too")
+	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster to evaluate (default $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	f.StringVar(&o.Context, "context", "", "kubeconfig context of the cluster to evaluate (default the current context)")
+	f.BoolVar(&o.Live, "live", false, "with paths: lay the files over the live cluster instead of evaluating them alone")
+	f.DurationVar(&o.Timeout, "timeout", cluster.DefaultTimeout, "give up reading the cluster after this long")
+	addTelemetryFlags(f, &o.Telemetry)
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to this file")
 	_ = f.MarkHidden("cpuprofile")
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -138,19 +168,34 @@ func RunCheck(io IO, o *CheckOptions) error {
 	default:
 		return exitcode.Usagef(fmt.Errorf("--fail-on %q: want blocker or warn", o.FailOn))
 	}
-	if len(o.Paths) == 0 {
-		return exitcode.Usagef(errors.New("give the manifest files or directories to evaluate (or - for stdin); evaluating a live cluster is not available in this version"))
-	}
 	cfg, err := loadConfig(o.ConfigPath, o.Paths)
 	if err != nil {
 		return exitcode.Usagef(err)
 	}
-	objs, inputErrs, err := loader.Load(o.Paths, io.In)
-	if err != nil {
-		return exitcode.Usagef(err)
+	var objs []*snapshot.Object
+	var inputErrs []snapshot.InputError
+	if len(o.Paths) > 0 {
+		if objs, inputErrs, err = loader.Load(o.Paths, io.In); err != nil {
+			return exitcode.Usagef(err)
+		}
 	}
+	var live *cluster.Result
+	if o.live() {
+		if live, err = loadCluster(io, o, cfg); err != nil {
+			return err
+		}
+		objs = cluster.Overlay(live.Objects, objs)
+		inputErrs = append(live.InputErrors, inputErrs...)
+	}
+	objs, inputErrs = dropOwnFiles(cfg, objs, inputErrs)
 	snap := snapshot.New(objs)
 	snap.InputErrors = inputErrs
+	inputs := report.Inputs{Paths: o.Paths, Config: cfg.Path, Objects: len(objs)}
+	if live != nil {
+		snap.Live = &live.Live
+		snap.KindErrors = live.KindErrors
+		inputs.Cluster = live.Live.Context
+	}
 
 	var recs []attest.Record
 	if cfg.Attestations != "" {
@@ -164,6 +209,13 @@ func RunCheck(io IO, o *CheckOptions) error {
 			cfg.Waivers = append(cfg.Waivers, config.Waiver{Item: w.Item, Object: w.Object, Reason: w.Reason, By: w.By, Expires: config.Date{Time: w.Expires}})
 		}
 	}
+	tel, err := telemetryClient(o.Telemetry)
+	if err != nil {
+		return exitcode.Usagef(err)
+	}
+	if tel != nil {
+		inputs.Prometheus = tel.PrometheusURL()
+	}
 	rep := engine.Run(snap, engine.Options{
 		Config:       cfg,
 		Items:        checks.All(),
@@ -172,7 +224,9 @@ func RunCheck(io IO, o *CheckOptions) error {
 		Now:          o.Now,
 		Version:      version.String(),
 		Attestations: recs,
-		Inputs:       report.Inputs{Paths: o.Paths, Config: cfg.Path, Objects: len(objs)},
+		Inputs:       inputs,
+
+		TelemetryClient: tel,
 	})
 	if len(rep.Items) == 0 {
 		return exitcode.Usagef(errors.New("--only/--skip selected no item (see meshready checks list)"))
@@ -186,6 +240,33 @@ func RunCheck(io IO, o *CheckOptions) error {
 		return &exitcode.NotReadyError{}
 	}
 	return nil
+}
+
+// loadCluster reads the kinds the checks declare from the cluster. A bad
+// kubeconfig or context is a usage error; a cluster that cannot be read
+// is an internal one (exit 1).
+func loadCluster(io IO, o *CheckOptions, cfg *config.Config) (*cluster.Result, error) {
+	var kinds []string
+	for _, it := range checks.All() {
+		kinds = append(kinds, it.Reads...)
+	}
+	res, err := cluster.Load(context.Background(), cluster.Options{
+		Kubeconfig:            o.Kubeconfig,
+		Context:               o.Context,
+		Kinds:                 kinds,
+		ControlPlaneNamespace: cfg.ControlPlaneNamespace,
+		Timeout:               o.Timeout,
+	})
+	if errors.Is(err, cluster.ErrConfig) {
+		return nil, exitcode.Usagef(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(io.Err, "meshready: warning:", w)
+	}
+	return res, nil
 }
 
 func writeOutput(io IO, out output, rep *report.Report, o *CheckOptions) error {
@@ -210,6 +291,36 @@ func writeOutput(io IO, out output, rep *report.Report, o *CheckOptions) error {
 	return f.Close()
 }
 
+// dropOwnFiles removes what meshready itself keeps beside the manifests —
+// its config, the attestation store and recorded probe evidence — from the
+// loaded inputs: they are not Kubernetes objects.
+func dropOwnFiles(cfg *config.Config, objs []*snapshot.Object, errs []snapshot.InputError) ([]*snapshot.Object, []snapshot.InputError) {
+	own := func(file string) bool {
+		f := filepath.Clean(file)
+		if cfg.Path != "" && f == filepath.Clean(cfg.Path) {
+			return true
+		}
+		if cfg.Attestations != "" && f == filepath.Clean(cfg.Resolve(cfg.Attestations)) {
+			return true
+		}
+		ev := filepath.Clean(cfg.Resolve(cfg.EvidenceDir))
+		return cfg.Path != "" && strings.HasPrefix(f, ev+string(filepath.Separator))
+	}
+	keptObjs := objs[:0]
+	for _, o := range objs {
+		if !own(o.Origin.File) {
+			keptObjs = append(keptObjs, o)
+		}
+	}
+	var keptErrs []snapshot.InputError
+	for _, e := range errs {
+		if !own(e.File) {
+			keptErrs = append(keptErrs, e)
+		}
+	}
+	return keptObjs, keptErrs
+}
+
 // loadConfig reads --config, or meshready.yaml beside the first input, or defaults.
 func loadConfig(explicit string, paths []string) (*config.Config, error) {
 	if explicit != "" {
@@ -230,4 +341,29 @@ func loadConfig(explicit string, paths []string) (*config.Config, error) {
 		break
 	}
 	return config.Default(), nil
+}
+
+// addTelemetryFlags registers the telemetry API flags: with --prometheus
+// (and --grafana, --jaeger, --kiali) the telemetry parts of the checklist
+// are evaluated instead of pending.
+func addTelemetryFlags(f *pflag.FlagSet, t *telemetry.Options) {
+	f.StringVar(&t.Prometheus, "prometheus", "", "Prometheus base URL (e.g. http://127.0.0.1:9090 after kubectl -n monitoring port-forward svc/prometheus 9090): evaluates the telemetry parts")
+	f.StringVar(&t.PrometheusTokenFile, "prometheus-token-file", "", "file holding a bearer token for Prometheus (read for every request)")
+	f.StringVar(&t.PrometheusBasicAuthFile, "prometheus-basic-auth-file", "", "file holding one line user:password for Prometheus")
+	f.StringVar(&t.PrometheusCAFile, "prometheus-ca", "", "PEM file of the CA that signs the telemetry URLs' certificates (besides the system roots)")
+	f.StringVar(&t.Grafana, "grafana", "", "Grafana base URL (user:password@ in it if needed): checks the dashboards through its API")
+	f.StringVar(&t.Jaeger, "jaeger", "", "Jaeger query base URL (e.g. http://tracing.monitoring:16686): checks that critical services report traces")
+	f.StringVar(&t.Kiali, "kiali", "", "Kiali base URL (e.g. http://kiali.istio-system:20001/kiali): checks its status")
+	f.DurationVar(&t.Timeout, "telemetry-timeout", telemetry.DefaultTimeout, "give up on each telemetry request after this long (the items needing it say error)")
+}
+
+// telemetryClient builds the client when any telemetry URL was given.
+func telemetryClient(t telemetry.Options) (*telemetry.Client, error) {
+	if t.Prometheus == "" && t.Grafana == "" && t.Jaeger == "" && t.Kiali == "" {
+		if t.PrometheusTokenFile != "" || t.PrometheusBasicAuthFile != "" || t.PrometheusCAFile != "" {
+			return nil, errors.New("--prometheus-token-file, --prometheus-basic-auth-file and --prometheus-ca need --prometheus URL (or --grafana/--jaeger/--kiali)")
+		}
+		return nil, nil
+	}
+	return telemetry.New(t)
 }

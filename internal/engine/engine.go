@@ -23,6 +23,7 @@ import (
 	"github.com/meshready/meshready/internal/mesh"
 	"github.com/meshready/meshready/internal/report"
 	"github.com/meshready/meshready/internal/snapshot"
+	"github.com/meshready/meshready/internal/telemetry"
 )
 
 // Options are the inputs of one evaluation besides the snapshot.
@@ -36,6 +37,9 @@ type Options struct {
 	Attestations []attest.Record
 	// Sources says which kinds of truth are available besides config and docs.
 	Telemetry bool // a Prometheus was given
+	// TelemetryClient, when set, evaluates the telemetry parts: their Funcs
+	// reach it as check.Context.Telemetry (setting it implies Telemetry).
+	TelemetryClient *telemetry.Client
 	// Parallelism bounds concurrent item evaluation (default GOMAXPROCS).
 	Parallelism int
 }
@@ -60,6 +64,9 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 	}
 	results := make([]report.Item, len(units))
 	evaluateAll(snap, &o, units, state, results)
+	for _, i := range signoffs {
+		results[i] = report.Item{ID: units[i].ID} // evaluated below, outside the digest
+	}
 
 	r := &report.Report{
 		SchemaVersion: report.SchemaVersion,
@@ -244,7 +251,7 @@ func evaluatePart(snap *snapshot.Snapshot, o *Options, u Unit, p check.Part, it 
 			return pending(p, "the live part of this item is not evaluated by this version of meshready")
 		}
 	case check.Telemetry:
-		if !o.Telemetry {
+		if !o.Telemetry && o.TelemetryClient == nil {
 			return pending(p, "needs Prometheus: pass --prometheus URL")
 		}
 		if fn == nil {
@@ -270,6 +277,7 @@ func evaluatePart(snap *snapshot.Snapshot, o *Options, u Unit, p check.Part, it 
 	c := check.NewContext(snap, o.Config, u.Service, u.Check.Reads, p, o.Now)
 	c.ItemID = u.Meta.ID
 	c.Attestations = o.Attestations
+	c.Telemetry = o.TelemetryClient
 	fn(c)
 	return c.Result()
 }
