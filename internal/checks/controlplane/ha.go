@@ -12,8 +12,9 @@ import (
 )
 
 var highAvailability = &check.Check{
-	ID:    "controlplane.high-availability",
-	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.HorizontalPodAutoscaler, snapshot.PodDisruptionBudget},
+	ID: "controlplane.high-availability",
+	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.HorizontalPodAutoscaler, snapshot.PodDisruptionBudget,
+		snapshot.Pod, snapshot.Node},
 	Why: "With one istiod pod, every node drain, eviction or crash stops certificate signing, config pushes and sidecar " +
 		"injection until it is rescheduled (a fail-closed injection webhook then blocks pod creation). Two or more replicas, " +
 		"spread over nodes, with a PodDisruptionBudget that still allows drains, keep the control plane up through routine maintenance.",
@@ -21,6 +22,7 @@ var highAvailability = &check.Check{
 		"(or minAvailable: 1 with >= 2 replicas), and pod anti-affinity or topology spread on kubernetes.io/hostname.",
 	Docs:   "https://istio.io/latest/docs/setup/install/helm/#installation-steps",
 	Config: highAvailabilityConfig,
+	Live:   highAvailabilityLive,
 }
 
 func highAvailabilityConfig(c *check.Context) {

@@ -15,7 +15,8 @@ import (
 var istiodDeployed = &check.Check{
 	ID: "controlplane.istiod-deployed",
 	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.Service, snapshot.HorizontalPodAutoscaler,
-		snapshot.MutatingWebhookConfiguration, snapshot.ValidatingWebhookConfiguration},
+		snapshot.MutatingWebhookConfiguration, snapshot.ValidatingWebhookConfiguration,
+		snapshot.Pod, snapshot.EndpointSlice},
 	Why: "istiod is the whole control plane: it serves proxy configuration (xDS on 15012), signs workload " +
 		"certificates and answers the sidecar-injection and validation webhooks. Without a reachable istiod, " +
 		"new pods start without a proxy (or not at all, with a fail-closed webhook) and config changes stop reaching proxies.",
@@ -23,6 +24,7 @@ var istiodDeployed = &check.Check{
 		"and keep its Service and webhook configurations pointing at it.",
 	Docs:   "https://istio.io/latest/docs/setup/install/",
 	Config: istiodDeployedConfig,
+	Live:   istiodDeployedLive,
 }
 
 func istiodDeployedConfig(c *check.Context) {

@@ -13,7 +13,7 @@ import (
 
 var resources = &check.Check{
 	ID:    "controlplane.resources",
-	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.Service},
+	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.Service, snapshot.Pod},
 	Why: "istiod's memory grows with the number of services, endpoints and proxies it pushes to, and its CPU with the " +
 		"rate of config and endpoint changes. Without requests it is scheduled onto busy nodes and starved; without a " +
 		"memory limit a push storm can take a node down, and a too-small limit gets istiod OOM-killed mid-push, stalling every proxy.",
@@ -22,6 +22,7 @@ var resources = &check.Check{
 		"--set components.pilot.k8s.resources.requests.memory=2Gi (and limits).",
 	Docs:   "https://istio.io/latest/docs/ops/deployment/performance-and-scalability/",
 	Config: resourcesConfig,
+	Live:   resourcesLive,
 }
 
 func resourcesConfig(c *check.Context) {

@@ -23,7 +23,7 @@ const AnnotationProxyImage = "sidecar.istio.io/proxyImage"
 var versionCompat = &check.Check{
 	ID: "controlplane.version-compat",
 	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.StatefulSet, snapshot.DaemonSet,
-		snapshot.ConfigMap, snapshot.MutatingWebhookConfiguration},
+		snapshot.ConfigMap, snapshot.MutatingWebhookConfiguration, snapshot.Pod},
 	Why: "Each Istio minor supports a fixed window of Kubernetes minors and is patched only until about six weeks " +
 		"after the second next minor ships. Proxies newer than istiod are unsupported, and proxies too far behind miss " +
 		"xDS features istiod relies on. A namespace labelled for two revisions, or for a revision that does not exist, " +
@@ -33,6 +33,7 @@ var versionCompat = &check.Check{
 		"with exactly one of istio-injection=enabled or istio.io/rev=<existing revision>.",
 	Docs:   mesh.IstioSupportSource,
 	Config: versionCompatConfig,
+	Live:   versionCompatLive,
 }
 
 func versionCompatConfig(c *check.Context) {

@@ -12,7 +12,7 @@ import (
 
 var ingressDeployed = &check.Check{
 	ID:    "gateway.ingress-deployed",
-	Reads: reads(snapshot.Service, snapshot.KGateway, snapshot.HorizontalPodAutoscaler),
+	Reads: reads(snapshot.Service, snapshot.KGateway, snapshot.HorizontalPodAutoscaler, snapshot.Pod),
 	Why: "The ingress gateway is the mesh's front door: every external request enters through it. A single replica " +
 		"makes each rollout or node drain an outage, and a gateway without an external Service (LoadBalancer or " +
 		"NodePort) is not reachable at all. An Istio Gateway whose selector matches no gateway pods configures nothing.",
@@ -20,6 +20,7 @@ var ingressDeployed = &check.Check{
 		"with minReplicas >= 2) behind a LoadBalancer Service, and make Gateway selectors match its pod labels.",
 	Docs:   "https://istio.io/latest/docs/setup/additional-setup/gateway/",
 	Config: ingressConfig,
+	Live:   ingressLive,
 }
 
 func ingressConfig(c *check.Context) {

@@ -14,7 +14,7 @@ import (
 
 var resources = &check.Check{
 	ID:    "gateway.resources",
-	Reads: reads(snapshot.KGateway, snapshot.HorizontalPodAutoscaler, snapshot.PodDisruptionBudget),
+	Reads: reads(snapshot.KGateway, snapshot.HorizontalPodAutoscaler, snapshot.PodDisruptionBudget, snapshot.Pod),
 	Why: "Gateways carry all north-south traffic: without CPU/memory requests they are squeezed by noisy neighbours " +
 		"and add latency to every request; without limits a traffic spike can exhaust the node; without an HPA or " +
 		"several replicas they cannot absorb load; and without a PodDisruptionBudget a node drain can take every " +
@@ -23,6 +23,7 @@ var resources = &check.Check{
 		"and a PodDisruptionBudget with maxUnavailable: 1 (the istio/gateway chart: resources, autoscaling.*, podDisruptionBudget).",
 	Docs:   "https://istio.io/latest/docs/setup/additional-setup/gateway/",
 	Config: resourcesConfig,
+	Live:   resourcesLive,
 }
 
 func resourcesConfig(c *check.Context) {

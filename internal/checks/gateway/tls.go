@@ -26,6 +26,7 @@ var tlsTermination = &check.Check{
 		"and give plain-HTTP servers tls.httpsRedirect: true.",
 	Docs:   "https://istio.io/latest/docs/tasks/traffic-management/ingress/secure-ingress/",
 	Config: tlsConfig,
+	Live:   tlsLive,
 }
 
 var tlsRank = map[string]int{"TLSV1_0": 1, "TLSV1_1": 2, "TLSV1_2": 3, "TLSV1_3": 4}

@@ -14,7 +14,7 @@ import (
 var automatic = &check.Check{
 	ID: "injection.automatic",
 	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.StatefulSet, snapshot.DaemonSet,
-		snapshot.MutatingWebhookConfiguration, snapshot.ConfigMap},
+		snapshot.MutatingWebhookConfiguration, snapshot.ConfigMap, snapshot.Pod},
 	Why: "Automatic injection is what puts a proxy into every new pod; a namespace that is not labelled (or labelled " +
 		"for a revision that does not exist, or for two) runs its pods outside the mesh: no mTLS, no policy, no " +
 		"telemetry, and nothing fails loudly.",
@@ -22,6 +22,7 @@ var automatic = &check.Check{
 		"istio-sidecar-injector MutatingWebhookConfiguration installed, then restart the workloads so running pods get the proxy.",
 	Docs:   "https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/#automatic-sidecar-injection",
 	Config: automaticConfig,
+	Live:   automaticLive,
 }
 
 // injectorHook is one sidecar-injector webhook.

@@ -20,7 +20,7 @@ const maxHoldFindings = 25
 var initContainer = &check.Check{
 	ID: "injection.init-container",
 	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.StatefulSet, snapshot.DaemonSet,
-		snapshot.ConfigMap},
+		snapshot.ConfigMap, snapshot.Pod, snapshot.Node},
 	Why: "Without the Istio CNI plugin every injected pod starts with the istio-init container, which needs the " +
 		"NET_ADMIN and NET_RAW capabilities to set up traffic redirection; Pod Security Admission at baseline or " +
 		"restricted forbids them, so pods in such namespaces are rejected at creation. And an application that calls " +
@@ -30,6 +30,7 @@ var initContainer = &check.Check{
 		"(meshConfig.defaultConfig) or per workload (proxy.istio.io/config annotation).",
 	Docs:   "https://istio.io/latest/docs/setup/additional-setup/cni/",
 	Config: initContainerConfig,
+	Live:   initContainerLive,
 }
 
 func initContainerConfig(c *check.Context) {

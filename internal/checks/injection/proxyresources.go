@@ -15,7 +15,7 @@ import (
 var proxyResources = &check.Check{
 	ID: "injection.proxy-resources",
 	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.StatefulSet, snapshot.DaemonSet,
-		snapshot.ConfigMap},
+		snapshot.ConfigMap, snapshot.Pod},
 	Why: "Every injected pod carries an istio-proxy container. Without requests its CPU and memory are not reserved, " +
 		"so a busy node starves the proxy and every request through it slows down; without limits one proxy " +
 		"(e.g. with a huge config or a connection storm) can take a node's memory. Namespace LimitRange defaults rarely fit a proxy.",
@@ -23,6 +23,7 @@ var proxyResources = &check.Check{
 		"sidecar.istio.io/proxyCPU, proxyCPULimit, proxyMemory and proxyMemoryLimit annotations where needed.",
 	Docs:   "https://istio.io/latest/docs/reference/config/annotations/#SidecarProxyCPU",
 	Config: proxyResourcesConfig,
+	Live:   proxyResourcesLive,
 }
 
 // proxyField is one of the four proxy resource settings.

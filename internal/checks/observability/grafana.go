@@ -25,6 +25,7 @@ func grafanaCheck() *check.Check {
 		Config: func(c *check.Context) {
 			CheckGrafana(c)
 		},
+		Telemetry: grafanaTelemetry,
 	}
 }
 

@@ -22,8 +22,9 @@ func kialiCheck() *check.Check {
 			"It builds everything from Prometheus: pointed at a Service that does not exist, it shows an empty graph exactly when you need it.",
 		Fix: "Deploy Kiali (kubectl apply -f https://raw.githubusercontent.com/istio/istio/release-1.28/samples/addons/kiali.yaml, or the Kiali operator) " +
 			"and set external_services.prometheus.url to the in-cluster Prometheus Service (e.g. http://prometheus.istio-system:9090).",
-		Docs:   "https://istio.io/latest/docs/ops/integrations/kiali/",
-		Config: kialiConfig,
+		Docs:      "https://istio.io/latest/docs/ops/integrations/kiali/",
+		Config:    kialiConfig,
+		Telemetry: kialiTelemetry,
 	}
 }
 

@@ -158,13 +158,14 @@ func accessLogsConfig(c *check.Context) {
 func errorLogsCheck() *check.Check {
 	return &check.Check{
 		ID:    "logging.error-logs",
-		Reads: append([]string{snapshot.Deployment, snapshot.StatefulSet, snapshot.DaemonSet}, mesh.AlertRuleKinds...),
+		Reads: append([]string{snapshot.Deployment, snapshot.StatefulSet, snapshot.DaemonSet, snapshot.Namespace, snapshot.Service}, mesh.AlertRuleKinds...),
 		Why: "Errors nobody looks at are not monitored. Either an alert fires on the mesh's 5xx rate and proxy errors, " +
 			"or the proxies' and istiod's logs are shipped to a store (Loki, Elasticsearch, a cloud log service) where they can be searched and alerted on.",
 		Fix: "Add an alert on the 5xx share of istio_requests_total (and Envoy upstream errors), and/or deploy a log pipeline " +
 			"(fluent-bit, Vector, Promtail/Alloy + Loki, OpenTelemetry Collector) that ships container logs.",
-		Docs:   "https://istio.io/latest/docs/ops/best-practices/observability/",
-		Config: errorLogsConfig,
+		Docs:      "https://istio.io/latest/docs/ops/best-practices/observability/",
+		Config:    errorLogsConfig,
+		Telemetry: errorLogsTelemetry,
 	}
 }
 

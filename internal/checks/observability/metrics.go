@@ -12,6 +12,7 @@ import (
 	"github.com/meshready/meshready/internal/check"
 	"github.com/meshready/meshready/internal/mesh"
 	"github.com/meshready/meshready/internal/snapshot"
+	"github.com/meshready/meshready/internal/telemetry/meshtel"
 )
 
 func metricsServiceCheck() *check.Check {
@@ -21,7 +22,9 @@ func metricsServiceCheck() *check.Check {
 			"are what the SLOs, dashboards, alerts and rollback triggers are computed from; a service without them is invisible.",
 		Fix: "Make sure Prometheus scrapes the proxies of the critical services (see telemetry.prometheus) and that no Telemetry resource disables their metrics; " +
 			"then check with: istio_requests_total{destination_service_name=\"<service>\"}.",
-		Docs: "https://istio.io/latest/docs/reference/config/metrics/",
+		Docs:      "https://istio.io/latest/docs/reference/config/metrics/",
+		Reads:     meshtel.Reads,
+		Telemetry: metricsServiceTelemetry,
 	}
 }
 
@@ -32,7 +35,9 @@ func metricsProxyCheck() *check.Check {
 			"upstream connection failures, overflow, memory, certificate rotation. Without them proxy problems look like application problems.",
 		Fix: "Scrape the proxies' /stats/prometheus endpoint (port 15020 with merged metrics, or 15090) and keep the needed Envoy stats " +
 			"(meshConfig.defaultConfig.proxyStatsMatcher for extra prefixes).",
-		Docs: "https://istio.io/latest/docs/ops/configuration/telemetry/envoy-stats/",
+		Docs:      "https://istio.io/latest/docs/ops/configuration/telemetry/envoy-stats/",
+		Reads:     meshtel.Reads,
+		Telemetry: metricsProxyTelemetry,
 	}
 }
 
@@ -42,9 +47,10 @@ func metricsControlPlaneCheck() *check.Check {
 		Reads: append([]string{snapshot.Deployment}, mesh.AlertRuleKinds...),
 		Why: "istiod pushes every route, policy and certificate to the proxies. If it is down or its pushes fail, the mesh keeps running on stale configuration " +
 			"and new pods get no certificates; only alerts on istiod's availability and pilot_* series (push errors, rejects, convergence) tell you in time.",
-		Fix:    "Add alert rules for istiod: availability (up/absent on the istiod job) and push health (pilot_xds_push_errors, pilot_total_xds_rejects, pilot_proxy_convergence_time).",
-		Docs:   "https://istio.io/latest/docs/reference/commands/pilot-discovery/#metrics",
-		Config: controlPlaneAlertsConfig,
+		Fix:       "Add alert rules for istiod: availability (up/absent on the istiod job) and push health (pilot_xds_push_errors, pilot_total_xds_rejects, pilot_proxy_convergence_time).",
+		Docs:      "https://istio.io/latest/docs/reference/commands/pilot-discovery/#metrics",
+		Config:    controlPlaneAlertsConfig,
+		Telemetry: controlPlaneTelemetry,
 	}
 }
 
@@ -86,9 +92,10 @@ func metricsCustomCheck() *check.Check {
 		Reads: []string{snapshot.Telemetry, snapshot.EnvoyFilter, snapshot.ConfigMap, snapshot.Namespace},
 		Why: "Custom dimensions (e.g. the LLM model or tenant as a metric tag) and trimmed metrics keep the dashboards useful and Prometheus affordable; " +
 			"a malformed override silently drops the tag or the metric.",
-		Fix:    "Customise metrics with the Telemetry API: spec.metrics[].overrides[] with match.metric and tagOverrides (operation UPSERT needs a value expression, REMOVE none).",
-		Docs:   "https://istio.io/latest/docs/tasks/observability/metrics/customize-metrics/",
-		Config: metricsCustomConfig,
+		Fix:       "Customise metrics with the Telemetry API: spec.metrics[].overrides[] with match.metric and tagOverrides (operation UPSERT needs a value expression, REMOVE none).",
+		Docs:      "https://istio.io/latest/docs/tasks/observability/metrics/customize-metrics/",
+		Config:    metricsCustomConfig,
+		Telemetry: customMetricsTelemetry,
 	}
 }
 

@@ -25,8 +25,9 @@ func prometheusCheck() *check.Check {
 		Fix: "Deploy Prometheus (kubectl apply -f https://raw.githubusercontent.com/istio/istio/release-1.28/samples/addons/prometheus.yaml, " +
 			"or the prometheus-operator) and scrape istiod and the proxies: the sample's annotation-driven kubernetes-pods job, " +
 			"or a ServiceMonitor for istiod (port http-monitoring) and a PodMonitor for the proxies (path /stats/prometheus).",
-		Docs:   "https://istio.io/latest/docs/ops/integrations/prometheus/",
-		Config: prometheusConfig,
+		Docs:      "https://istio.io/latest/docs/ops/integrations/prometheus/",
+		Config:    prometheusConfig,
+		Telemetry: prometheusTelemetry,
 	}
 }
 

@@ -22,8 +22,9 @@ func tracingCheck() *check.Check {
 		Fix: "Define a tracing extension provider in the mesh config, enable it mesh-wide with a Telemetry resource in the root namespace " +
 			"(tracing: [{providers: [{name: jaeger}], randomSamplingPercentage: 1.0}]) and deploy Jaeger " +
 			"(kubectl apply -f https://raw.githubusercontent.com/istio/istio/release-1.28/samples/addons/jaeger.yaml).",
-		Docs:   "https://istio.io/latest/docs/tasks/observability/distributed-tracing/",
-		Config: tracingConfig,
+		Docs:      "https://istio.io/latest/docs/tasks/observability/distributed-tracing/",
+		Config:    tracingConfig,
+		Telemetry: tracingTelemetry,
 	}
 }
 

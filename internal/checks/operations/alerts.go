@@ -14,8 +14,9 @@ func opsAlertRulesCheck() *check.Check {
 			"a rising 5xx rate, p99 latency over the SLO, certificates about to expire, and proxies not ready.",
 		Fix: "Add a PrometheusRule with one alert per condition: up/absent on istiod, pilot_xds_push_errors / pilot_total_xds_rejects, the 5xx share of istio_requests_total, " +
 			"histogram_quantile(0.99, istio_request_duration_milliseconds_bucket), citadel_server_root_cert_expiry_timestamp, and istio-proxy readiness.",
-		Docs:   "https://istio.io/latest/docs/ops/best-practices/observability/",
-		Config: alertRulesConfig,
+		Docs:      "https://istio.io/latest/docs/ops/best-practices/observability/",
+		Config:    alertRulesConfig,
+		Telemetry: alertRulesTelemetry,
 	}
 }
 

@@ -15,8 +15,9 @@ func opsDashboardsCheck() *check.Check {
 			"so that on-call can tell at a glance whether qwen-llm, pbml-context or qdrant is the problem.",
 		Fix: "Provision the Istio dashboards (see telemetry.grafana) and one dashboard per critical service, with the service's name in its title or queries " +
 			"(e.g. istio_requests_total{destination_service_name=\"qwen-llm\"}), in a ConfigMap labelled grafana_dashboard: \"1\".",
-		Docs:   "https://istio.io/latest/docs/ops/integrations/grafana/",
-		Config: dashboardsConfig,
+		Docs:      "https://istio.io/latest/docs/ops/integrations/grafana/",
+		Config:    dashboardsConfig,
+		Telemetry: dashboardsTelemetry,
 	}
 }
 

@@ -15,8 +15,9 @@ var monitoring = &check.Check{
 		"Without alerts on authorization denials and on traffic that is not mutual TLS, the first sign is an outage or an incident report.",
 	Fix: "Add Prometheus alerting rules on istio_requests_total with response_code=\"403\" (authorization denials) and on " +
 		"istio_requests_total / istio_tcp_connections_opened_total with connection_security_policy!=\"mutual_tls\".",
-	Docs:   "https://istio.io/latest/docs/reference/config/metrics/",
-	Config: checkMonitoring,
+	Docs:      "https://istio.io/latest/docs/reference/config/metrics/",
+	Config:    checkMonitoring,
+	Telemetry: monitoringTelemetry,
 }
 
 const alertsYAML = `apiVersion: monitoring.coreos.com/v1

@@ -19,7 +19,7 @@ import (
 func communication() *check.Check {
 	return &check.Check{
 		ID:    "service.S.communication",
-		Reads: reads(workloadReads, []string{snapshot.AuthorizationPolicy, snapshot.DestinationRule, snapshot.ConfigMap}),
+		Reads: reads(workloadReads, []string{snapshot.AuthorizationPolicy, snapshot.DestinationRule, snapshot.ConfigMap, snapshot.Namespace}),
 		Why: "A service that cannot reach its dependencies is down, however healthy its pods look: a default-deny " +
 			"policy without an ALLOW rule for the caller's identity, a DENY rule that catches it, or a " +
 			"DestinationRule that turns off mTLS towards a STRICT server each break the call path, and each " +
@@ -27,8 +27,9 @@ func communication() *check.Check {
 		Fix: "For each declared dependency, add an ALLOW rule on the dependency's workloads naming the caller's " +
 			"principal (cluster.local/ns/<caller-ns>/sa/<caller-sa>), make sure no DENY rule matches it, and " +
 			"remove tls.mode DISABLE/SIMPLE from DestinationRules for the dependency's host (ISTIO_MUTUAL or unset).",
-		Docs:   "https://istio.io/latest/docs/reference/config/security/authorization-policy/",
-		Config: communicationConfig,
+		Docs:      "https://istio.io/latest/docs/reference/config/security/authorization-policy/",
+		Config:    communicationConfig,
+		Telemetry: communicationTelemetry,
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 func meshIntegration() *check.Check {
 	return &check.Check{
 		ID:    "service.S.mesh-integration",
-		Reads: reads([]string{snapshot.Namespace}, workloadReads),
+		Reads: reads([]string{snapshot.Namespace, snapshot.Pod, snapshot.EndpointSlice}, workloadReads),
 		Why: "A critical service is only in the mesh when its pods carry the sidecar and Istio knows how to " +
 			"speak to its ports: a pod without the proxy gets no mTLS, no policy and no telemetry, a port " +
 			"without a protocol is sniffed (or treated as opaque TCP) so HTTP routing, retries and timeouts " +
@@ -28,6 +28,7 @@ func meshIntegration() *check.Check {
 			"container declares.",
 		Docs:   "https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/",
 		Config: meshIntegrationConfig,
+		Live:   meshIntegrationLive,
 	}
 }
 

@@ -1,10 +1,12 @@
 package services
 
-import "github.com/meshready/meshready/internal/check"
+import (
+	"github.com/meshready/meshready/internal/check"
+	"github.com/meshready/meshready/internal/telemetry/meshtel"
+)
 
-// monitoring is service.S.monitoring: telemetry only. Without a Telemetry
-// Func the engine reports it pending (with Prometheus: not evaluated by this
-// version; without: "needs Prometheus").
+// monitoring is service.S.monitoring: telemetry only (monitoringTelemetry,
+// in telemetry_services.go); without Prometheus the engine reports it pending.
 func monitoring() *check.Check {
 	return &check.Check{
 		ID: "service.S.monitoring",
@@ -15,6 +17,8 @@ func monitoring() *check.Check {
 			"istio_request_duration_milliseconds and istio_request_bytes) and that Prometheus scrapes the " +
 			"proxies (merged metrics on port 15020, or a PodMonitor for the istio-proxy containers); then " +
 			"check: sum(rate(istio_requests_total{destination_service=\"<name>.<namespace>.svc.cluster.local\"}[5m]))",
-		Docs: "https://istio.io/latest/docs/reference/config/metrics/",
+		Docs:      "https://istio.io/latest/docs/reference/config/metrics/",
+		Reads:     meshtel.Reads,
+		Telemetry: monitoringTelemetry,
 	}
 }

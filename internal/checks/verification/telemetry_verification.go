@@ -68,7 +68,7 @@ func resourceOverheadTelemetry(c *check.Context) {
 		return
 	}
 	th := c.Config.Thresholds
-	var cpuOK, memOK, quiet, noSeries []string
+	var memOK, quiet, noSeries []string
 	judged := 0
 	for _, s := range svcs {
 		k := meshtel.KeyOf(s)
@@ -113,19 +113,19 @@ func resourceOverheadTelemetry(c *check.Context) {
 		per1k := cores / (rps / 1000)
 		val := fmt.Sprintf("%s cores over %d pods of %s (requests through them: %s served + %s sent, from the served/sent queries)", telemetry.FormatValue(cores), len(pods), strings.Join(workloads, ", "), telemetry.FormatValue(in), telemetry.FormatValue(out))
 		if per1k > th.ProxyCPUPer1kRPS {
-			c.Fail(nil, "%s's proxies use %s cores per 1000 req/s (%s cores at %s), above thresholds.proxyCPUPer1kRPS (%s)", k, telemetry.FormatValue(per1k), telemetry.FormatValue(cores), meshtel.Rate(rps), telemetry.FormatValue(th.ProxyCPUPer1kRPS)).
-				Got("%s cores per 1000 req/s", telemetry.FormatValue(per1k)).Want("at most %s", telemetry.FormatValue(th.ProxyCPUPer1kRPS)).
+			c.Fail(nil, "%s's proxies use %s cores per 1000 req/s (%s cores at %s), above thresholds.proxyCPUPer1kRPS (%s)", k, meshtel.Num(per1k), meshtel.Num(cores), meshtel.Rate(rps), telemetry.FormatValue(th.ProxyCPUPer1kRPS)).
+				Got("%s cores per 1000 req/s", meshtel.Num(per1k)).Want("at most %s", telemetry.FormatValue(th.ProxyCPUPer1kRPS)).
 				Fixf("look for costly proxy features on %s's path (access logs to stdout at high rates, Wasm/Lua EnvoyFilters, high tracing sampling, retries multiplying requests) and a Sidecar resource limiting its configuration; or raise thresholds.proxyCPUPer1kRPS", s.Name).
 				Query(cl.Query(rv.CPUExpr, val))
 			continue
 		}
-		cpuOK = append(cpuOK, fmt.Sprintf("%s %s cores per 1000 req/s (%s cores at %s)", k, telemetry.FormatValue(per1k), telemetry.FormatValue(cores), meshtel.Rate(rps)))
-		c.Pass(nil, "%s's proxies: %s cores per 1000 req/s (threshold %s)", k, telemetry.FormatValue(per1k), telemetry.FormatValue(th.ProxyCPUPer1kRPS)).Query(cl.Query(rv.CPUExpr, val))
+		c.Pass(nil, "%s's proxies: %s cores per 1000 req/s (%s cores at %s; threshold %s)", k, meshtel.Num(per1k), meshtel.Num(cores), meshtel.Rate(rps), telemetry.FormatValue(th.ProxyCPUPer1kRPS)).Query(cl.Query(rv.CPUExpr, val))
 	}
 	if judged > 0 {
-		c.Pass(nil, "requests through the proxies measured from istio_requests_total: served (reporter destination) and sent (reporter source)").
-			Query(cl.Query(rv.InExpr, fmt.Sprintf("%d workloads", len(rv.In))))
-		c.Pass(nil, "requests sent through the proxies (reporter source)").Query(cl.Query(rv.OutExpr, fmt.Sprintf("%d workloads", len(rv.Out))))
+		c.Pass(nil, "requests served through the proxies (istio_requests_total, reporter destination): %s", rateList(rv.In)).
+			Query(cl.Query(rv.InExpr, rateList(rv.In)))
+		c.Pass(nil, "requests sent through the proxies (istio_requests_total, reporter source): %s", rateList(rv.Out)).
+			Query(cl.Query(rv.OutExpr, rateList(rv.Out)))
 	}
 	if len(memOK) > 0 {
 		c.Pass(nil, "proxy memory within %s MiB: %s", telemetry.FormatValue(th.ProxyMemoryMiB), meshtel.List(memOK, 10)).Query(cl.Query(rv.MemExpr, meshtel.List(memOK, 10)))
@@ -246,6 +246,23 @@ func simulationMonitoringTelemetry(c *check.Context) {
 			Want("an alert firing during the fault").
 			Fix("check that the alerts on the 5xx rate and latency are loaded in Prometheus (ops.alert-rules) and that their thresholds catch the injected fault; if the window is older than Prometheus' retention, run the fault again: " + cmdFault).Query(q)
 	}
+}
+
+// rateList prints "ns/workload rate" pairs, the busiest first.
+func rateList(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	var out []string
+	for _, k := range keys {
+		out = append(out, k+" "+meshtel.Rate(m[k]))
+	}
+	if len(out) == 0 {
+		return "no series"
+	}
+	return meshtel.List(out, 10)
 }
 
 func noneIfEmpty(xs []string) string {
