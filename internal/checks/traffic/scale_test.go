@@ -127,9 +127,6 @@ func TestScale(t *testing.T) {
 	if al > 6*as {
 		t.Errorf("allocations grow faster than the mesh: %.0f for 1,000 services, %.0f for 5,000", as, al)
 	}
-	if tl > 15*ts && tl > 500*time.Millisecond {
-		t.Errorf("time grows faster than the mesh: %s for 1,000 services, %s for 5,000", ts, tl)
-	}
 }
 
 func BenchmarkItems5000(b *testing.B) {

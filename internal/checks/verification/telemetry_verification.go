@@ -192,7 +192,11 @@ func simulationMonitoringTelemetry(c *check.Context) {
 	secs := int(math.Ceil(at.Sub(r.Start).Seconds()))
 	expr := fmt.Sprintf(`max by (alertname, alertstate) (max_over_time(ALERTS[%ds]))`, secs)
 	vec, err := cl.InstantAt(context.Background(), expr, at)
-	window := fmt.Sprintf("%s – %s (%s, from %s, plus %s for the alerts' `for`)", r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Second), base(r), alertLinger)
+	window := fmt.Sprintf("%s – %s (%s, from %s", r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Second), base(r))
+	if extra := at.Sub(r.End).Round(time.Second); extra > 0 {
+		window += fmt.Sprintf(", plus %s after it for the alerts' `for`", extra)
+	}
+	window += ")"
 	q := cl.Query(expr, "")
 	q.Time = at.UTC().Format(time.RFC3339Nano)
 	if err != nil {
