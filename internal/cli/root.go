@@ -82,6 +82,8 @@ Exit codes: 0 ready, 3 not ready, 2 usage or config error, 1 internal error.`,
 		newDiffCmd(io),
 		newProbeCmd(io),
 		newEvidenceCmd(io),
+		newRollbackCmd(io),
+		newExportCmd(io),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {
