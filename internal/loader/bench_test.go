@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +39,29 @@ func TestLoadGeneratedSmoke(t *testing.T) {
 	if fast, total := compareWithYAMLv3(t, string(genManifests(5)), false); fast != total {
 		t.Errorf("fast parser took %d of %d chunks", fast, total)
 	}
+}
+
+// TestLoadMemory reports the heap of one load of 5,000 services; run it
+// alone under /usr/bin/time -v for the peak RSS:
+// MESHREADY_LOADER_MEM=1 go test -run TestLoadMemory -v ./internal/loader
+func TestLoadMemory(t *testing.T) {
+	if os.Getenv("MESHREADY_LOADER_MEM") == "" {
+		t.Skip("set MESHREADY_LOADER_MEM=1")
+	}
+	data := genManifests(5000)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start, cpu := time.Now(), cpuTime()
+	objs, errs := LoadBytes("gen.yaml", data)
+	wall, cpuUsed := time.Since(start), cpuTime()-cpu
+	runtime.ReadMemStats(&after)
+	runtime.GC()
+	var live runtime.MemStats
+	runtime.ReadMemStats(&live)
+	t.Logf("%d bytes -> %d objects, %d errors in %v (cpu %v); allocated %d MB, heap peak-ish %d MB, live after GC %d MB",
+		len(data), len(objs), len(errs), wall, cpuUsed, (after.TotalAlloc-before.TotalAlloc)>>20, after.HeapSys>>20, (live.HeapAlloc-before.HeapAlloc)>>20)
+	runtime.KeepAlive(objs)
 }
 
 // BenchmarkLoad reads 5,000 generated services (25,000 objects, ~8.5 MB).

@@ -135,7 +135,13 @@ func (d *decoder) boolValue(n int32) (bool, bool) {
 	}
 	switch nd.tag {
 	case tagBool:
-		return nd.value[0] == 't' || nd.value[0] == 'T', true
+		switch nd.value {
+		case "true", "True", "TRUE":
+			return true, true
+		case "false", "False", "FALSE":
+			return false, true
+		}
+		return yaml11Bool(nd.value) // an explicit !!bool tag on something else
 	case tagStr:
 		if nd.style == stylePlain {
 			return yaml11Bool(nd.value)
@@ -183,7 +189,10 @@ func (d *decoder) generic(n int32) (any, error) {
 	case tagNull:
 		return nil, nil
 	case tagBool:
-		b, _ := d.boolValue(n)
+		b, ok := d.boolValue(n)
+		if !ok {
+			return nil, d.typeError(n, "bool")
+		}
 		return b, nil
 	case tagInt, tagFloat:
 		num, ok := scalarNumber(nd)
@@ -253,7 +262,10 @@ func (d *decoder) appendJSON(b []byte, n int32) ([]byte, error) {
 	case tagNull:
 		return append(b, "null"...), nil
 	case tagBool:
-		v, _ := d.boolValue(n)
+		v, ok := d.boolValue(n)
+		if !ok {
+			return nil, d.typeError(n, "bool")
+		}
 		return strconv.AppendBool(b, v), nil
 	case tagInt, tagFloat:
 		num, ok := scalarNumber(nd)

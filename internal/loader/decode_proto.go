@@ -534,7 +534,10 @@ func (d *decoder) decodeWKT(n int32, m protoreflect.Message, kind wktKind) error
 		case tagNull:
 			m.Set(fds.ByNumber(1), protoreflect.ValueOfEnum(0))
 		case tagBool:
-			b, _ := d.boolValue(n)
+			b, ok := d.boolValue(n)
+			if !ok {
+				return d.typeError(n, "bool")
+			}
 			m.Set(fds.ByNumber(4), protoreflect.ValueOfBool(b))
 		case tagInt, tagFloat:
 			num, ok := scalarNumber(nd)

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // This file decodes protobuf messages by writing the fields of their
@@ -35,7 +34,7 @@ type pbStructDec struct {
 }
 
 var (
-	pbDecs   sync.Map // reflect.Type (struct) -> *pbStructDec, or errNoPBStruct
+	pbDecs   sync.Map // reflect.Type (struct) -> *pbStructDec, or noPBStruct{}
 	pbDecsMu sync.Mutex
 )
 
@@ -50,7 +49,20 @@ func pbStructDecFor(t reflect.Type) *pbStructDec {
 	}
 	pbDecsMu.Lock()
 	defer pbDecsMu.Unlock()
-	return buildPBStructDec(t, map[reflect.Type]*pbStructDec{})
+	// Publish the decoders only once all are built (see builder).
+	building := map[reflect.Type]*pbStructDec{}
+	sd := buildPBStructDec(t, building)
+	for t, sd := range building {
+		if sd == nil {
+			pbDecs.Store(t, noPBStruct{})
+		} else {
+			pbDecs.Store(t, sd)
+		}
+	}
+	if sd == nil {
+		pbDecs.Store(t, noPBStruct{})
+	}
+	return sd
 }
 
 func buildPBStructDec(t reflect.Type, building map[reflect.Type]*pbStructDec) (sd *pbStructDec) {
@@ -66,9 +78,7 @@ func buildPBStructDec(t reflect.Type, building map[reflect.Type]*pbStructDec) (s
 			sd = nil // not a plain generated struct: protoreflect will do
 		}
 		if sd == nil {
-			pbDecs.Store(t, noPBStruct{})
-		} else {
-			pbDecs.Store(t, sd)
+			building[t] = nil
 		}
 	}()
 	if t.Kind() != reflect.Struct || !reflect.PointerTo(t).Implements(protoMessageType) {
@@ -225,10 +235,7 @@ func pbFieldDec(fd protoreflect.FieldDescriptor, t reflect.Type, building map[re
 	return pbValueDec(fd, t, building)
 }
 
-var (
-	durationPtrType = reflect.TypeFor[*durationpb.Duration]()
-	pbStringType    = reflect.TypeFor[string]()
-)
+var durationPtrType = reflect.TypeFor[*durationpb.Duration]()
 
 // pbValueDec decodes one value (a list element, a map value, a singular
 // field) of kind fd.Kind() into a Go value of type t.
@@ -396,8 +403,6 @@ func decPBDuration(d *decoder, n int32, v reflect.Value) error {
 	v.Set(reflect.ValueOf(&durationpb.Duration{Seconds: secs, Nanos: nanos}))
 	return nil
 }
-
-var _ = wrapperspb.Bool
 
 func (sd *pbStructDec) decode(d *decoder, n int32, v reflect.Value) error {
 	nd := &d.t.nodes[n]

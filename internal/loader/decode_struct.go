@@ -55,30 +55,45 @@ func structDecFor(t reflect.Type) *structDec {
 	return sd.(*structDec)
 }
 
+// builder collects the decoders built for one top-level type; they are
+// published (to decCache and structDecs) only once all are complete, so
+// that no goroutine sees a decoder of a recursive type half built.
+type builder struct {
+	decs    map[reflect.Type]*typeDec
+	structs map[reflect.Type]*structDec
+}
+
 func decoderFor(t reflect.Type) *typeDec {
 	if td, ok := decCache.Load(t); ok {
 		return td.(*typeDec)
 	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	return buildDecoder(t, map[reflect.Type]*typeDec{})
-}
-
-func buildDecoder(t reflect.Type, building map[reflect.Type]*typeDec) *typeDec {
-	if td, ok := decCache.Load(t); ok {
-		return td.(*typeDec)
+	b := &builder{decs: map[reflect.Type]*typeDec{}, structs: map[reflect.Type]*structDec{}}
+	td := buildDecoder(t, b)
+	for t, sd := range b.structs {
+		structDecs.Store(t, sd)
 	}
-	if td, ok := building[t]; ok {
-		return td
+	for t, td := range b.decs {
+		decCache.Store(t, td)
 	}
-	td := &typeDec{}
-	building[t] = td
-	td.fn = makeDecFunc(t, building)
-	decCache.Store(t, td)
 	return td
 }
 
-func makeDecFunc(t reflect.Type, building map[reflect.Type]*typeDec) decFunc {
+func buildDecoder(t reflect.Type, b *builder) *typeDec {
+	if td, ok := decCache.Load(t); ok {
+		return td.(*typeDec)
+	}
+	if td, ok := b.decs[t]; ok {
+		return td
+	}
+	td := &typeDec{}
+	b.decs[t] = td
+	td.fn = makeDecFunc(t, b)
+	return td
+}
+
+func makeDecFunc(t reflect.Type, building *builder) decFunc {
 	switch t {
 	case quantityType:
 		return decQuantity
@@ -111,8 +126,8 @@ func makeDecFunc(t reflect.Type, building map[reflect.Type]*typeDec) decFunc {
 		}
 	case reflect.Struct:
 		sd := &structDec{}
+		building.structs[t] = sd
 		sd.init(t, building)
-		structDecs.Store(t, sd)
 		return sd.decode
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 && !reflect.PointerTo(t.Elem()).Implements(jsonUnmarshalerType) {
@@ -216,7 +231,7 @@ type fieldDec struct {
 	depth  int
 }
 
-func (sd *structDec) init(t reflect.Type, building map[reflect.Type]*typeDec) {
+func (sd *structDec) init(t reflect.Type, building *builder) {
 	sd.t = t
 	var all []*fieldDec
 	var walk func(t reflect.Type, index []int, depth int, visited map[reflect.Type]bool)

@@ -21,6 +21,10 @@ func FuzzLoadBytes(f *testing.F) {
 	f.Add("gen.yaml", genManifests(2))
 	f.Add("x.yaml", []byte("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: a}}\n"))
 	f.Add("x.yaml", []byte("a: &x [*x]\n"))
+	// Explicit tags on values that do not fit them.
+	f.Add("t.yaml", []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, labels: {a: !!bool x}}\nspec: {replicas: !!bool \"\", paused: !!bool \"\", minReadySeconds: !!float \"\"}\n"))
+	f.Add("t.yaml", []byte("apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: e}\nspec: {configPatches: [{patch: {value: {a: !!bool \"\", b: !!float \".\", c: !!int x}}}]}\n"))
+	f.Add("t.yaml", []byte("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {a: !!bool \"\", b: !!int \"x\", c: !!float \"\", d: !custom z}\n"))
 	recoverPanics = false
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
 		objs, errs := LoadBytes(name, data)

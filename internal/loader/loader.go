@@ -6,9 +6,24 @@
 // the YAML subset manifests use (yaml_fast.go; yaml.v3 takes over for
 // anything else, and reports syntax errors), into a compact node tree; the
 // tree is decoded straight into typed objects by a reflection decoder for
-// Go structs (decode_struct.go) and a protoreflect decoder for Istio specs
-// (decode_proto.go). Files, and the documents of a file, are handled in
-// parallel; the output order is the input order.
+// Go structs (decode_struct.go) and one for the generated structs of Istio's
+// protobuf specs (decode_protostruct.go, falling back to protoreflect in
+// decode_proto.go). Files, the documents of a file and the items of a big
+// List are decoded in parallel; the output order is the input order.
+//
+// The decoded objects equal what the usual path gives (sigs.k8s.io/yaml,
+// then encoding/json, whose Istio specs decode through jsonpb; see
+// decodeSlow and TestParityWithReference), except where that path is
+// wrong or lossy:
+//   - a number or bool in a Kubernetes string field keeps its text ("1.10"
+//     stays "1.10", not "1.1");
+//   - yes/no/on/off are strings in string fields (YAML 1.2, as yaml.v3
+//     reads them) but bools in bool fields and untyped maps (YAML 1.1, as
+//     kubectl reads them);
+//   - a key given twice in a mapping is an error (not "the last one wins").
+//
+// Durations in Istio specs take Go's syntax ("1.5s", "100ms", "1m30s"), as
+// Istio's own decoder (jsonpb) does.
 package loader
 
 import (
@@ -343,7 +358,10 @@ func (d *decoder) document(file string, root int32, out []item) []item {
 	}
 	kind, _ := d.t.str(d.t.lookup(root, "kind"))
 	if strings.HasSuffix(kind, "List") {
-		if items := d.t.lookup(root, "items"); items >= 0 {
+		if items := d.t.lookup(root, "items"); items >= 0 || kind == "List" {
+			if items < 0 {
+				return out // a List without items
+			}
 			apiVersion, _ := d.t.str(d.t.lookup(root, "apiVersion"))
 			itemKind := ""
 			if kind != "List" {
@@ -453,13 +471,7 @@ func (d *decoder) object(file string, n int32, defAPIVersion, defKind string) it
 	typed, err := d.typed(n, key, apiVersion, kind, filled)
 	if err != nil {
 		typed = nil
-		de := &decodeError{line: line, msg: err.Error()}
-		errors.As(err, &de)
-		el := de.line
-		if el <= 0 {
-			el = line
-		}
-		result.err = &snapshot.InputError{File: file, Line: int(el), Message: fmt.Sprintf("%s: %v", o.ID(), err)}
+		result.err = d.decodeFailure(file, line, o, "", err)
 	}
 	o.Typed = typed
 	var om metav1.Object
@@ -480,7 +492,7 @@ func (d *decoder) object(file string, n int32, defAPIVersion, defKind string) it
 		var meta2 metav1.ObjectMeta
 		if meta >= 0 {
 			if err := decoderFor(reflect.TypeFor[metav1.ObjectMeta]()).fn(d, meta, reflect.ValueOf(&meta2).Elem()); err != nil && result.err == nil {
-				result.err = &snapshot.InputError{File: file, Line: int(line), Message: fmt.Sprintf("%s: metadata.%v", o.ID(), err)}
+				result.err = d.decodeFailure(file, line, o, "metadata.", err)
 			}
 		}
 		om = &meta2
@@ -498,6 +510,17 @@ func (d *decoder) object(file string, n int32, defAPIVersion, defKind string) it
 		return item{obj: o, err: result.err}
 	}
 	return item{obj: o}
+}
+
+// decodeFailure is the InputError of an object whose typed form failed,
+// at the line of the node that failed.
+func (d *decoder) decodeFailure(file string, line int32, o *snapshot.Object, prefix string, err error) *snapshot.InputError {
+	el := line
+	var de *decodeError
+	if errors.As(err, &de) && de.line > 0 {
+		el = de.line
+	}
+	return &snapshot.InputError{File: file, Line: int(el), Message: fmt.Sprintf("%s: %s%v", o.ID(), prefix, err)}
 }
 
 // typed decodes the typed form of an object, or returns nil for kinds (and

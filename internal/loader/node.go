@@ -182,8 +182,8 @@ func resolvePlain(in string) tag {
 		if _, ok := parseTimestamp(in); ok {
 			return tagTimestamp
 		}
-		if _, _, _, ok := parseYAMLNumber(in); ok {
-			if isYAMLFloatSyntax(in) {
+		if num, ok := yamlNumber(in); ok {
+			if num.kind == 'f' {
 				return tagFloat
 			}
 			return tagInt
@@ -192,77 +192,75 @@ func resolvePlain(in string) tag {
 	return tagStr
 }
 
-// isYAMLFloatSyntax reports whether a number accepted by parseYAMLNumber
-// resolved as a float (rather than an int).
-func isYAMLFloatSyntax(in string) bool {
-	if !numberChars(in) {
-		return false
-	}
-	plain := in
-	if strings.IndexByte(in, '_') >= 0 {
-		plain = strings.ReplaceAll(in, "_", "")
-	}
-	if _, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return false
-	}
-	if _, err := strconv.ParseUint(plain, 0, 64); err == nil {
-		return false
-	}
-	if isStyleFloat(plain) {
-		if _, err := strconv.ParseFloat(plain, 64); err == nil {
-			return true
+// yamlNumber parses the text of a plain scalar the way yaml.v3's resolve()
+// does in its 'D' and 'S' branches (after the timestamp check): an int64,
+// else a uint64, else a float in YAML's float syntax, else 0b/0o forms.
+func yamlNumber(in string) (numberValue, bool) {
+	// Fast path: small decimal integers, most numbers in manifests.
+	if n := len(in); n > 0 && n < 19 {
+		var v int64
+		i := 0
+		neg := false
+		if in[0] == '-' || in[0] == '+' {
+			neg = in[0] == '-'
+			i = 1
+		}
+		if i < n && (in[i] != '0' || i+1 == n) {
+			j := i
+			for ; j < n && in[j] >= '0' && in[j] <= '9'; j++ {
+				v = v*10 + int64(in[j]-'0')
+			}
+			if j == n && j > i {
+				if neg {
+					v = -v
+				}
+				return numberValue{kind: 'i', i: v}, true
+			}
 		}
 	}
-	return false
-}
-
-// parseYAMLNumber parses the text of a plain scalar yaml.v3 resolves as an
-// int or a float (the 'D' and 'S' branches of resolve). kind is 'i' (int64),
-// 'u' (uint64) or 'f' (float64).
-func parseYAMLNumber(in string) (i int64, u uint64, f float64, ok bool) {
 	if !numberChars(in) {
-		return 0, 0, 0, false
+		return numberValue{}, false
 	}
 	plain := in
 	if strings.IndexByte(in, '_') >= 0 {
 		plain = strings.ReplaceAll(in, "_", "")
 	}
 	if v, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return v, 0, 0, true
+		return numberValue{kind: 'i', i: v}, true
 	}
 	if v, err := strconv.ParseUint(plain, 0, 64); err == nil {
-		return 0, v, 0, true
+		return numberValue{kind: 'u', u: v}, true
 	}
 	if isStyleFloat(plain) {
 		if v, err := strconv.ParseFloat(plain, 64); err == nil {
-			return 0, 0, v, true
+			return numberValue{kind: 'f', f: v}, true
 		}
 	}
 	if strings.HasPrefix(plain, "0b") {
 		if v, err := strconv.ParseInt(plain[2:], 2, 64); err == nil {
-			return v, 0, 0, true
+			return numberValue{kind: 'i', i: v}, true
 		}
 		if v, err := strconv.ParseUint(plain[2:], 2, 64); err == nil {
-			return 0, v, 0, true
+			return numberValue{kind: 'u', u: v}, true
 		}
 	} else if strings.HasPrefix(plain, "-0b") {
 		if v, err := strconv.ParseInt("-"+plain[3:], 2, 64); err == nil {
-			return v, 0, 0, true
+			return numberValue{kind: 'i', i: v}, true
 		}
 	}
 	if strings.HasPrefix(plain, "0o") {
 		if v, err := strconv.ParseInt(plain[2:], 8, 64); err == nil {
-			return v, 0, 0, true
+			return numberValue{kind: 'i', i: v}, true
 		}
 		if v, err := strconv.ParseUint(plain[2:], 8, 64); err == nil {
-			return 0, v, 0, true
+			return numberValue{kind: 'u', u: v}, true
 		}
 	} else if strings.HasPrefix(plain, "-0o") {
 		if v, err := strconv.ParseInt("-"+plain[3:], 8, 64); err == nil {
-			return v, 0, 0, true
+			return numberValue{kind: 'i', i: v}, true
 		}
 	}
-	return 0, 0, 0, false
+	return numberValue{}, false
 }
 
 // numberValue is the value of an int or float scalar.
@@ -276,17 +274,7 @@ type numberValue struct {
 func scalarNumber(nd *node) (numberValue, bool) {
 	switch nd.tag {
 	case tagInt:
-		i, u, f, ok := parseYAMLNumber(nd.value)
-		if !ok {
-			return numberValue{}, false
-		}
-		if isYAMLFloatSyntax(nd.value) {
-			return numberValue{kind: 'f', f: f}, true
-		}
-		if u != 0 {
-			return numberValue{kind: 'u', u: u}, true
-		}
-		return numberValue{kind: 'i', i: i}, true
+		return yamlNumber(nd.value)
 	case tagFloat:
 		switch nd.value {
 		case ".nan", ".NaN", ".NAN":
@@ -300,17 +288,11 @@ func scalarNumber(nd *node) (numberValue, bool) {
 			f, err := strconv.ParseFloat(nd.value, 64)
 			return numberValue{kind: 'f', f: f}, err == nil
 		}
-		i, u, f, ok := parseYAMLNumber(nd.value)
-		if !ok {
-			return numberValue{}, false
+		num, ok := yamlNumber(nd.value)
+		if ok && num.kind != 'f' {
+			num = numberValue{kind: 'f', f: num.float()} // an explicit !!float tag on an integer
 		}
-		if !isYAMLFloatSyntax(nd.value) {
-			if u != 0 {
-				return numberValue{kind: 'f', f: float64(u)}, true
-			}
-			return numberValue{kind: 'f', f: float64(i)}, true
-		}
-		return numberValue{kind: 'f', f: f}, true
+		return num, ok
 	}
 	return numberValue{}, false
 }

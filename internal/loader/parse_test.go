@@ -117,6 +117,8 @@ func TestFastParserMatchesYAMLv3(t *testing.T) {
 		"seqnull":       "- \n- a\n-\n",
 		"hashinvalue":   "a: b#c\nd: 'e' # f\n",
 		"bigindent":     "a:\n         b: c\n         d:\n                  - e\n",
+		"longvalues":    "a: " + strings.Repeat("abcdefghij", 300) + "\nb: '" + strings.Repeat("x", 3000) + "'\n",
+		"longkey":       strings.Repeat("k", 1100) + ": x\n",
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -146,6 +148,12 @@ func FuzzFastParserMatchesYAMLv3(f *testing.F) {
 	f.Add("a: [1, {b: c}]\n")
 	f.Add("{\"a\": [1, \"b\"]}")
 	f.Add(string(genManifests(1)))
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, p := range files {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(string(data))
+		}
+	}
 	f.Fuzz(func(t *testing.T, src string) {
 		compareWithYAMLv3(t, src, false)
 	})

@@ -22,6 +22,7 @@ type bailout struct{}
 type fastParser struct {
 	src       string
 	pos       int
+	tokStart  int // where the last scalar token started
 	line      int32
 	lineStart int
 	t         *tree
@@ -129,16 +130,7 @@ func (p *fastParser) endLine() {
 		if p.pos == start && p.pos > p.lineStart {
 			p.bail() // "#" glued to a value
 		}
-		i := strings.IndexByte(p.src[p.pos:], '\n')
-		if i < 0 {
-			p.pos = len(p.src)
-			return
-		}
-		if i > 0 && p.src[p.pos+i-1] == '\r' {
-			// fine: CRLF
-		}
-		p.pos += i + 1
-		p.newline()
+		p.skipComment()
 	case '\n':
 		p.pos++
 		p.newline()
@@ -152,6 +144,24 @@ func (p *fastParser) endLine() {
 	default:
 		p.bail()
 	}
+}
+
+// skipComment moves past a comment and its line break.
+func (p *fastParser) skipComment() {
+	i := strings.IndexAny(p.src[p.pos:], "\r\n")
+	if i < 0 {
+		p.pos = len(p.src)
+		return
+	}
+	p.pos += i
+	if p.src[p.pos] == '\r' {
+		if p.pos+1 >= len(p.src) || p.src[p.pos+1] != '\n' {
+			p.bail() // a lone CR is a line break too: let yaml.v3 count lines
+		}
+		p.pos++
+	}
+	p.pos++
+	p.newline()
 }
 
 // nextContent moves to the first character of the next line holding
@@ -178,13 +188,7 @@ func (p *fastParser) nextContent() int {
 			}
 			p.bail()
 		case '#':
-			i := strings.IndexByte(p.src[p.pos:], '\n')
-			if i < 0 {
-				p.pos = len(p.src)
-				return -1
-			}
-			p.pos += i + 1
-			p.newline()
+			p.skipComment()
 		case '\t':
 			// yaml.v3 rejects tabs at the start of a line in block context.
 			p.bail()
@@ -282,6 +286,9 @@ func (p *fastParser) atMappingColon() bool {
 		if i+1 < len(p.src) && p.src[i+1] == '\t' {
 			p.bail()
 		}
+		if i-p.tokStart > 1000 {
+			p.bail() // yaml.v3 limits simple keys to 1024 characters
+		}
 		p.pos = i + 1
 		return true
 	}
@@ -319,9 +326,7 @@ func (p *fastParser) parseScalarToken() int32 {
 		i++
 		end = i
 	}
-	if end-start > 1000 {
-		p.bail() // yaml.v3 limits simple keys to 1024 characters
-	}
+	p.tokStart = start
 	p.pos = end
 	v := src[start:end]
 	if v == "---" || v == "..." {
@@ -360,9 +365,7 @@ func (p *fastParser) parseSingleQuoted() int32 {
 		b = append(b, src[start:i]...)
 		v = string(b)
 	}
-	if i-p.pos > 1000 {
-		p.bail()
-	}
+	p.tokStart = p.pos
 	p.pos = i + 1
 	p.afterQuoted()
 	return p.t.add(node{kind: scalarNode, tag: tagStr, style: styleQuoted, value: v, line: line})
@@ -484,9 +487,7 @@ func (p *fastParser) parseDoubleQuoted() int32 {
 		b = append(b, src[start:i]...)
 		v = string(b)
 	}
-	if i-p.pos > 1000 {
-		p.bail()
-	}
+	p.tokStart = p.pos
 	p.pos = i + 1
 	p.afterQuoted()
 	return p.t.add(node{kind: scalarNode, tag: tagStr, style: styleQuoted, value: v, line: line})
@@ -716,6 +717,9 @@ func (p *fastParser) parseBlockScalar(parent int) int32 {
 		}
 		content := src[p.pos : p.pos+e]
 		if strings.HasSuffix(content, "\r") {
+			if p.pos+e == len(src) {
+				p.bail() // a lone CR line break at the end
+			}
 			content = content[:len(content)-1]
 		}
 		if strings.IndexByte(content, '\r') >= 0 {
