@@ -35,6 +35,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"explain", "no.such-item"},
 		{"check", "--config", "/nonexistent/meshready.yaml", "testdata"},
 	}
+	// `check` with no path reads the kubeconfig: make sure there is none.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", filepath.Join(home, "no-kubeconfig"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, _, errOut := runCLI(t, "", args...)
