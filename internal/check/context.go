@@ -10,6 +10,7 @@ import (
 	"github.com/meshready/meshready/internal/config"
 	"github.com/meshready/meshready/internal/report"
 	"github.com/meshready/meshready/internal/snapshot"
+	"github.com/meshready/meshready/internal/telemetry"
 )
 
 // Context is what one part of one item sees while it is evaluated: the
@@ -23,6 +24,9 @@ type Context struct {
 	ItemID string
 	// Attestations are the recorded human attestations.
 	Attestations []attest.Record
+	// Telemetry queries Prometheus (and Grafana, Jaeger, Kiali) for the
+	// telemetry parts; nil when no telemetry URL was given.
+	Telemetry *telemetry.Client
 
 	snap     *snapshot.Snapshot
 	declared map[string]bool

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/prometheus/common/model"
 	telemetryapi "istio.io/api/telemetry/v1alpha1"
 	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 
@@ -70,16 +69,16 @@ func metricsServiceTelemetry(c *check.Context) {
 		if v.ErrorsErr == nil {
 			errOK = append(errOK, fmt.Sprintf("%s %s (%s)", k, meshtel.Rate(ss.Errors[r]), meshtel.Percent(ss.ErrorShare(r))))
 		}
-		if v.P99Err == nil {
-			p99, ok := ss.P99[r]
+		if v.LatencyErr == nil {
+			l, ok := ss.Latency[r]
 			if !ok {
 				c.Fail(obj, "no istio_request_duration_milliseconds series for %s, though it has request series: its latency cannot be measured", k).
 					Want("the request duration histogram").
 					Fixf("look for a Telemetry resource disabling REQUEST_DURATION (spec.metrics[].overrides[] with match.metric REQUEST_DURATION and disabled: true) for namespace %s or the mesh, and remove it", s.Namespace).
-					Query(cl.Query(v.P99Expr, "no series with "+selectorOf(k)))
+					Query(cl.Query(v.LatencyExpr, "no series with "+selectorOf(k)))
 				continue
 			}
-			durOK = append(durOK, fmt.Sprintf("%s p99 %s ms", k, telemetry.FormatValue(math.Round(p99))))
+			durOK = append(durOK, fmt.Sprintf("%s %s", k, l))
 		}
 	}
 	if len(reqOK) > 0 {
@@ -92,11 +91,11 @@ func metricsServiceTelemetry(c *check.Context) {
 		c.Pass(nil, "error series: the request series carry response_code; 5xx rates: %s", meshtel.List(errOK, listed)).
 			Query(cl.Query(v.ErrorsExpr, meshtel.List(errOK, listed)+" (a service absent from the result had no 5xx)"))
 	}
-	if v.P99Err != nil {
-		meshtel.Error(c, v.P99Err, "cannot read the services' duration series")
+	if v.LatencyErr != nil {
+		meshtel.Error(c, v.LatencyErr, "cannot read the services' duration series")
 	} else if len(durOK) > 0 {
 		c.Pass(nil, "duration series (istio_request_duration_milliseconds) for %d of %d critical services: %s", len(durOK), len(svcs), meshtel.List(durOK, listed)).
-			Query(cl.Query(v.P99Expr, meshtel.List(durOK, listed)))
+			Query(cl.Query(v.LatencyExpr, meshtel.List(durOK, listed)))
 	}
 }
 
@@ -195,16 +194,10 @@ func controlPlaneTelemetry(c *check.Context) {
 	}
 	cp := c.Config.ControlPlaneNamespace
 	w := meshtel.Window
-	pushesExpr := fmt.Sprintf("sum by (type) (rate(pilot_xds_pushes[%s]))", w)
-	convExpr := fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(pilot_proxy_convergence_time_bucket[%s])))", w)
-	rejectsExpr := fmt.Sprintf("sum(rate(pilot_total_xds_rejects[%s]))", w)
-	var pushes, conv, rejects model.Vector
-	var pushesErr, convErr, rejectsErr error
-	parallelDo(
-		func() { pushes, pushesErr = cl.Instant(telCtx, pushesExpr) },
-		func() { conv, convErr = cl.Instant(telCtx, convExpr) },
-		func() { rejects, rejectsErr = cl.Instant(telCtx, rejectsExpr) },
-	)
+	v := meshtel.ControlPlane(cl)
+	pushesExpr, convExpr, rejectsExpr := v.PushesExpr, v.ConvExpr, v.RejectsExpr
+	pushes, conv, rejects := v.Pushes, v.Conv, v.Rejects
+	pushesErr, convErr, rejectsErr := v.PushesErr, v.ConvErr, v.RejectsErr
 	istiodFix := fmt.Sprintf(istiodServiceMonitor, cp, cp, "istiod")
 	switch {
 	case pushesErr != nil:
@@ -269,16 +262,6 @@ func controlPlaneTelemetry(c *check.Context) {
 		c.Warn(nil, "no alert rule loaded in Prometheus reads istiod's pilot_* series (push errors, rejects): istiod can be up and still fail to configure proxies").
 			Want("an alert on pilot_xds_push_errors / pilot_total_xds_rejects, loaded").
 			Fix(mesh.PrometheusRuleSnippet(cp, mesh.AlertTopicRule(mesh.TopicXDSPushErrors, th))).Query(q)
-	}
-}
-
-func parallelDo(fns ...func()) {
-	done := make(chan struct{}, len(fns))
-	for _, f := range fns {
-		go func() { f(); done <- struct{}{} }()
-	}
-	for range fns {
-		<-done
 	}
 }
 
@@ -402,40 +385,28 @@ func errorLogsTelemetry(c *check.Context) {
 	svcs := meshtel.Critical(c)
 	th := c.Config.Thresholds
 	w := meshtel.Window
-	ns := ""
 	if len(svcs) > 0 {
-		if m := svcNamespaces(svcs); m != "" {
-			ns = ", " + m
-		}
-	}
-	by := "destination_service_namespace, destination_service_name"
-	expr := fmt.Sprintf(`sum by (%[1]s) (rate(istio_requests_total{reporter="destination", response_code=~"5.."%[2]s}[%[3]s])) / sum by (%[1]s) (rate(istio_requests_total{reporter="destination"%[2]s}[%[3]s]))`, by, ns, w)
-	if len(svcs) > 0 {
-		vec, err := cl.Instant(telCtx, expr)
-		if err != nil {
-			meshtel.Error(c, err, "cannot read the services' 5xx share")
-		} else {
-			share := map[meshtel.Key]float64{}
-			for _, s := range vec {
-				share[meshtel.Key{Namespace: string(s.Metric["destination_service_namespace"]), Name: string(s.Metric["destination_service_name"])}] = float64(s.Value)
-			}
-			sv := meshtel.Services(c, cl)
+		sv := meshtel.Services(c, cl)
+		switch {
+		case sv.RequestsErr != nil:
+			meshtel.Error(c, sv.RequestsErr, "cannot read the services' request series")
+		case sv.ErrorsErr != nil:
+			meshtel.Error(c, sv.ErrorsErr, "cannot read the services' 5xx series")
+		default:
 			var ok, quiet []string
 			for _, s := range svcs {
 				k := meshtel.KeyOf(s)
-				v, has := share[k]
-				if !has {
-					if ss := sv.Of(k); sv.RequestsErr == nil && (ss == nil || ss.Requests["destination"] == 0) {
-						quiet = append(quiet, k.String())
-						continue
-					}
-					v = 0 // requests, but none answered 5xx
+				ss := sv.Of(k)
+				if ss == nil || ss.Requests["destination"] == 0 {
+					quiet = append(quiet, k.String())
+					continue
 				}
+				v := ss.ErrorShare("destination")
 				if v > th.ErrorRate {
-					c.Fail(c.Get(snapshot.Service, s.Namespace, s.Name), "%s answers 5xx to %s of its requests over the last %s (threshold %s)", k, meshtel.Percent(v), w, meshtel.Percent(th.ErrorRate)).
+					c.Fail(c.Get(snapshot.Service, s.Namespace, s.Name), "%s answers 5xx to %s of its requests over the last %s (%s of %s; threshold %s)", k, meshtel.Percent(v), w, meshtel.Rate(ss.Errors["destination"]), meshtel.Rate(ss.Requests["destination"]), meshtel.Percent(th.ErrorRate)).
 						Got("%s", meshtel.Percent(v)).Want("at most %s (thresholds.errorRate)", meshtel.Percent(th.ErrorRate)).
 						Fixf("find the failing requests: kubectl -n %[1]s logs deploy/%[2]s -c istio-proxy | grep '\" 5[0-9][0-9] '; the response_flags of istio_requests_total{destination_service_name=%[3]q, response_code=~\"5..\"} tell Envoy failures (UF, UH, UO, URX, UT) from the application's own 5xx", s.Namespace, s.Name, s.Name).
-						Query(cl.Query(expr, fmt.Sprintf("%s for %s", telemetry.FormatValue(v), selectorOf(k))))
+						Query(cl.Query(sv.ErrorsExpr, fmt.Sprintf("%s for reporter=\"destination\", %s (of %s in the request query)", telemetry.FormatValue(ss.Errors["destination"]), selectorOf(k), telemetry.FormatValue(ss.Requests["destination"]))))
 					continue
 				}
 				ok = append(ok, fmt.Sprintf("%s %s", k, meshtel.Percent(v)))
@@ -445,10 +416,10 @@ func errorLogsTelemetry(c *check.Context) {
 				if len(quiet) > 0 {
 					msg += fmt.Sprintf("; no server-reported request in the window for %s (see metrics.service)", meshtel.List(quiet, listed))
 				}
-				c.Pass(nil, "%s", msg).Query(cl.Query(expr, meshtel.List(ok, listed)+" (a service absent from the result answered no 5xx)"))
+				c.Pass(nil, "%s", msg).Query(cl.Query(sv.ErrorsExpr, meshtel.List(ok, listed)+" (5xx rates, divided by the request rates of the request query; a service absent from the result answered no 5xx)"))
 			} else if len(quiet) > 0 {
 				c.Warn(nil, "no critical service had a server-reported request in the last %s, so no 5xx share could be measured: %s", w, meshtel.List(quiet, listed)).
-					Fix("send traffic through the mesh (see metrics.service for the missing series) and check again").Query(cl.Query(expr, "no series"))
+					Fix("send traffic through the mesh (see metrics.service for the missing series) and check again").Query(cl.Query(sv.RequestsExpr, "no reporter=\"destination\" series"))
 			}
 		}
 	}
@@ -483,20 +454,4 @@ func errorLogsTelemetry(c *check.Context) {
 	if len(good) > 0 {
 		c.Pass(nil, "5xx / proxy errors alerted by rules loaded in Prometheus: %s", meshtel.List(meshtel.Names(good), 5)).Query(q)
 	}
-}
-
-func svcNamespaces(svcs []config.Service) string {
-	seen := map[string]bool{}
-	var nss []string
-	for _, s := range svcs {
-		if !seen[s.Namespace] {
-			seen[s.Namespace] = true
-			nss = append(nss, s.Namespace)
-		}
-	}
-	if len(nss) > 200 {
-		return ""
-	}
-	sort.Strings(nss)
-	return fmt.Sprintf(`destination_service_namespace=~"%s"`, strings.Join(nss, "|"))
 }

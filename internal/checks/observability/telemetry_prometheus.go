@@ -73,7 +73,15 @@ func prometheusTelemetry(c *check.Context) {
 		}
 	}
 
-	expr := "count(istio_requests_total)"
+	// istio_requests_total as the servers' proxies report it (the query
+	// security.monitoring shares); only when that is empty, count every series.
+	mv := meshtel.MTLS(cl)
+	if mv.ByPolicyErr == nil && mv.Total > 0 {
+		c.Pass(nil, "istio_requests_total present: the servers' proxies report %s", meshtel.Rate(mv.Total)).
+			Query(cl.Query(mv.ByPolicyExpr, mv.PolicyList()))
+		return
+	}
+	expr := meshtel.CountRequestsExpr
 	vec, err := cl.Instant(telCtx, expr)
 	if err != nil {
 		meshtel.Error(c, err, "cannot count istio_requests_total")
@@ -86,7 +94,14 @@ func prometheusTelemetry(c *check.Context) {
 			Query(cl.Query(expr, "no series"))
 		return
 	}
-	c.Pass(nil, "istio_requests_total present: %s series", telemetry.FormatValue(float64(vec[0].Value))).Query(cl.Query(expr, telemetry.FormatValue(float64(vec[0].Value))))
+	if mv.ByPolicyErr != nil {
+		c.Pass(nil, "istio_requests_total present: %s series", telemetry.FormatValue(float64(vec[0].Value))).Query(cl.Query(expr, telemetry.FormatValue(float64(vec[0].Value))))
+		return
+	}
+	c.Warn(nil, "istio_requests_total has %s series, but none reported by a server's proxy (reporter=\"destination\") in the last %s: the receiving workloads are not injected or not scraped", telemetry.FormatValue(float64(vec[0].Value)), meshtel.Window).
+		Want("reporter=\"destination\" series").
+		Fixf("scrape the proxies of the receiving workloads too (they report reporter=\"destination\"), e.g.\n"+envoyPodMonitor, cp).
+		Query(cl.Query(expr, telemetry.FormatValue(float64(vec[0].Value))))
 }
 
 func upTargets(ts []v1.ActiveTarget) []v1.ActiveTarget {

@@ -2,7 +2,6 @@ package services
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -144,28 +143,32 @@ func monitoringTelemetry(c *check.Context) {
 		c.Pass(obj, "errors: %s answered 5xx (%s of its requests; judged against thresholds.errorRate by logging.error-logs)", meshtel.Rate(ss.Errors[r]), meshtel.Percent(ss.ErrorShare(r))).
 			Query(cl.Query(v.ErrorsExpr, fmt.Sprintf("%s for reporter=%q, %s (absent: no 5xx)", telemetry.FormatValue(ss.Errors[r]), r, sel)))
 	}
-	if v.P99Err != nil {
-		meshtel.Error(c, v.P99Err, "cannot read "+s.Name+"'s latency series")
+	if v.LatencyErr != nil {
+		meshtel.Error(c, v.LatencyErr, "cannot read "+s.Name+"'s latency series")
 		return
 	}
-	p99, ok := ss.P99[r]
+	l, ok := ss.Latency[r]
 	th := c.Config.Thresholds.P99LatencyMs
-	switch {
-	case !ok:
+	if !ok {
 		c.Fail(obj, "no latency series (istio_request_duration_milliseconds) for %s, though it has request series", k).
 			Want("the request duration histogram").
 			Fixf("remove any Telemetry override disabling REQUEST_DURATION for namespace %s or the mesh", s.Namespace).
-			Query(cl.Query(v.P99Expr, "no series with "+sel))
-	case math.IsNaN(p99):
+			Query(cl.Query(v.LatencyExpr, "no series with "+sel))
+		return
+	}
+	val := fmt.Sprintf("%s for reporter=%q, %s", telemetry.FormatValue(l.Value()), r, sel)
+	above, known := l.Above(th)
+	switch {
+	case !known:
 		c.Pass(obj, "latency: istio_request_duration_milliseconds present (no request completed in the last %s)", meshtel.Window).
-			Query(cl.Query(v.P99Expr, "NaN for "+sel))
-	case p99 > th:
-		c.Warn(obj, "latency: p99 %s ms, above thresholds.p99LatencyMs (%s ms)", telemetry.FormatValue(math.Round(p99)), telemetry.FormatValue(th)).
-			Got("%s ms", telemetry.FormatValue(math.Round(p99))).Want("at most %s ms", telemetry.FormatValue(th)).
+			Query(cl.Query(v.LatencyExpr, val))
+	case above:
+		c.Warn(obj, "latency: %s, so p99 is above thresholds.p99LatencyMs (%s ms)", l, telemetry.FormatValue(th)).
+			Got("%s", l).Want("p99 at most %s ms", telemetry.FormatValue(th)).
 			Fixf("find where the time goes (traces of %s in Jaeger, istio_request_duration_milliseconds by source_workload); if %s is slow by design (e.g. LLM generation), waive this finding for service.%s.monitoring with the reason", s.Name, s.Name, s.Name).
-			Query(cl.Query(v.P99Expr, fmt.Sprintf("%s for reporter=%q, %s", telemetry.FormatValue(p99), r, sel)))
+			Query(cl.Query(v.LatencyExpr, val))
 	default:
-		c.Pass(obj, "latency: p99 %s ms (threshold %s ms)", telemetry.FormatValue(math.Round(p99)), telemetry.FormatValue(th)).
-			Query(cl.Query(v.P99Expr, fmt.Sprintf("%s for reporter=%q, %s", telemetry.FormatValue(p99), r, sel)))
+		c.Pass(obj, "latency: %s (p99 threshold %s ms)", l, telemetry.FormatValue(th)).
+			Query(cl.Query(v.LatencyExpr, val))
 	}
 }
