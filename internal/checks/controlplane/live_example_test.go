@@ -50,11 +50,9 @@ func TestLiveExampleDevMentor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	if p := filepath.Join(dir, config.FileName); fileExists(p) {
-		if cfg, err = config.Load(p); err != nil {
-			t.Fatal(err)
-		}
+	cfg, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		t.Fatal(err)
 	}
 	snap := liveSnapshot(simulateCluster(t, objs), "v1.37.2")
 	byID := map[string]check.Item{}

@@ -72,7 +72,7 @@ func telemetryOnly() []check.Item {
 func startBig(t testing.TB, n int) (*snapshot.Snapshot, *config.Config, *promtest.Server) {
 	snap, cfg, m := bigMesh(t, n)
 	start := time.Now()
-	s := promtest.Start(t, m, promtest.Options{Rules: exampleRules(t, false), ScrapeInterval: 10 * time.Second, EvaluationInterval: 30 * time.Second, Scrapes: 2})
+	s := promtest.Start(t, m, promtest.Options{Rules: exampleRules(t, false), ScrapeInterval: 15 * time.Second, EvaluationInterval: time.Minute, Scrapes: 2})
 	n0 := s.Query(t, "prometheus_tsdb_head_series")
 	t.Logf("%d services: Prometheus up and scraped in %v (%v head series)", n, time.Since(start).Round(time.Millisecond), n0)
 	return snap, cfg, s
@@ -128,7 +128,13 @@ func TestTelemetryPartAt5000Services(t *testing.T) {
 			}
 			slow = append(slow, fmt.Sprintf("%v %s", rec.Duration.Round(time.Millisecond), shorten(rec.Call)))
 		}
-		t.Logf("run %d: telemetry part of %d items in %v, %d calls; statuses %v; slowest calls:\n  %s", i+1, len(r.Items), took.Round(time.Millisecond), len(cl.Records()), counts, slow[0]+"\n  "+slow[1]+"\n  "+slow[2])
+		// The same run again on the same client: every answer cached, so
+		// this is meshready's own share (views, 10,000 items, findings).
+		start = time.Now()
+		engine.Run(snap, engine.Options{Config: cfg, Items: items, TelemetryClient: cl})
+		own := time.Since(start)
+		t.Logf("run %d: telemetry part of %d items in %v (meshready's own share, answers cached: %v), %d calls; statuses %v; slowest calls:\n  %s",
+			i+1, len(r.Items), took.Round(time.Millisecond), own.Round(time.Millisecond), len(cl.Records()), counts, slow[0]+"\n  "+slow[1]+"\n  "+slow[2])
 	}
 	t.Logf("telemetry part at %d services: best of 3 runs %v (target 2 s)", services, best)
 }
