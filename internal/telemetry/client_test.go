@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -254,9 +253,9 @@ func TestAgainstPrometheus(t *testing.T) {
 }
 
 func TestErrorsAreClassifiedWithinTheTimeout(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	down := "http://" + l.Addr().String()
-	l.Close()
+	// Port 1: nothing listens there (a port freed by the test itself could
+	// be taken by another test's server meanwhile).
+	down := "http://127.0.0.1:1"
 	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		select {

@@ -299,3 +299,36 @@ func TestDefectiveTelemetryIsCaught(t *testing.T) {
 		}
 	}
 }
+
+// TestTelemetryPartsDeclareTheirReads: each telemetry Func reads only the
+// kinds its check declares (the live source loads nothing else), with the
+// strict default (no critical service named: every Service of a mesh
+// namespace is critical, which reads Namespace and Service). Each Func runs
+// on a fresh client, so no memoized answer hides a read.
+func TestTelemetryPartsDeclareTheirReads(t *testing.T) {
+	s, apis := startHealthy(t)
+	snap, cfg := loadExample(t)
+	strict := *cfg
+	strict.CriticalServices = nil
+	for _, it := range checks.All() {
+		fn := it.Check.Func(check.Telemetry)
+		if fn == nil {
+			continue
+		}
+		cl, err := telemetry.New(telemetry.Options{Prometheus: s.URL, Grafana: apis.Grafana.URL, Jaeger: apis.Jaeger.URL, Kiali: apis.KialiURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var svc *config.Service
+		if it.PerService() {
+			svc = &config.Service{Name: "pbml-context", Namespace: "devmentor", DependsOn: []string{"qwen-llm"}}
+		}
+		c := check.NewContext(snap, &strict, svc, it.Check.Reads, check.Telemetry, time.Now())
+		c.ItemID = it.Meta.ID
+		c.Telemetry = cl
+		fn(c)
+		if len(c.Undeclared) > 0 {
+			t.Errorf("%s: telemetry part reads undeclared kinds %v", it.Meta.ID, c.Undeclared)
+		}
+	}
+}

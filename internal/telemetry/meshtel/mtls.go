@@ -50,7 +50,7 @@ func CheckMTLS(c *check.Context, cl *telemetry.Client, threshold float64) {
 			src = "a client outside the mesh (source_workload unknown)"
 		}
 		msg := fmt.Sprintf("traffic that is not mutual TLS: %s → %s, %s with connection_security_policy=%q", src, e.Dst, Rate(e.RPS), e.Policy)
-		fix := fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: %s\nspec:\n  mtls:\n    mode: STRICT\n# and inject the caller %s (namespace label istio-injection=enabled, then restart it)", e.Dst.Namespace, src)
+		fix := fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: %s\nspec:\n  mtls:\n    mode: STRICT\n# then check the caller %s: its pods must run the istio-proxy sidecar, and no DestinationRule for %s may set tls.mode DISABLE or SIMPLE", e.Dst.Namespace, src, e.Dst.Name+"."+e.Dst.Namespace+".svc.cluster.local")
 		val := fmt.Sprintf("%s for source_workload=%q, destination_service_name=%q", telemetry.FormatValue(e.RPS), e.SrcWorkload, e.Dst.Name)
 		if under {
 			c.Fail(nil, "%s", msg).Got("%s", e.Policy).Want("mutual_tls").Fix(fix).Query(cl.Query(v.PlainExpr, val))

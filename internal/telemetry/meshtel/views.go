@@ -139,7 +139,8 @@ func (v *ServiceView) Of(k Key) *ServiceSeries { return v.By[k] }
 
 // Services returns the run's ServiceView (queried once, shared by every item).
 func Services(c *check.Context, cl *telemetry.Client) *ServiceView {
-	return servicesView(cl, criticalOf(c))
+	cr := criticalOf(c) // before the memo: it records the reads on c
+	return memo(cl, "view:services", func() *ServiceView { return servicesView(cl, cr) })
 }
 
 func servicesView(cl *telemetry.Client, cr *critical) *ServiceView {
@@ -247,7 +248,10 @@ type EdgeView struct {
 }
 
 // Edges returns the run's EdgeView.
-func Edges(c *check.Context, cl *telemetry.Client) *EdgeView { return edgesView(cl, criticalOf(c)) }
+func Edges(c *check.Context, cl *telemetry.Client) *EdgeView {
+	cr := criticalOf(c)
+	return memo(cl, "view:edges", func() *EdgeView { return edgesView(cl, cr) })
+}
 
 func edgesView(cl *telemetry.Client, cr *critical) *EdgeView {
 	v := &EdgeView{Expr: fmt.Sprintf(`sum by (reporter, source_workload_namespace, source_workload, destination_service_namespace, destination_service_name, connection_security_policy) (rate(istio_requests_total%s[%s]))`, sel(cr.depNS, cr.depNames), Window)}
@@ -400,7 +404,8 @@ type ProxyView struct {
 
 // Proxies returns the run's ProxyView.
 func Proxies(c *check.Context, cl *telemetry.Client) *ProxyView {
-	return proxiesView(cl, criticalOf(c))
+	cr := criticalOf(c)
+	return memo(cl, "view:proxies", func() *ProxyView { return proxiesView(cl, cr) })
 }
 
 func proxiesView(cl *telemetry.Client, cr *critical) *ProxyView {
@@ -442,7 +447,8 @@ type ResourceView struct {
 
 // Resources returns the run's ResourceView.
 func Resources(c *check.Context, cl *telemetry.Client) *ResourceView {
-	return resourcesView(cl, criticalOf(c))
+	cr := criticalOf(c)
+	return memo(cl, "view:resources", func() *ResourceView { return resourcesView(cl, cr) })
 }
 
 func resourcesView(cl *telemetry.Client, cr *critical) *ResourceView {
@@ -491,7 +497,18 @@ func resourcesView(cl *telemetry.Client, cr *critical) *ResourceView {
 // service's own name is assumed (the usual Deployment naming). Reads
 // Service and the workload kinds.
 func Workloads(c *check.Context, s config.Service, seen *ServiceSeries) (names []string, guessed bool) {
-	for _, w := range mesh.BackingWorkloads(c, s) {
+	var ws []mesh.Workload
+	if c.Telemetry != nil {
+		// One index of the workloads by pod label per run: a selector
+		// lookup per service instead of a scan of its namespace.
+		ix := memo(c.Telemetry, "workload-index", func() *mesh.WorkloadIndex { return mesh.NewWorkloadIndex(c) })
+		if _, svc := mesh.ServiceOf(c, s); svc != nil {
+			ws = ix.Select(s.Namespace, svc.Spec.Selector)
+		}
+	} else {
+		ws = mesh.BackingWorkloads(c, s)
+	}
+	for _, w := range ws {
 		if !contains(names, w.Object.Name) {
 			names = append(names, w.Object.Name)
 		}
