@@ -27,7 +27,7 @@ var destinationRules = &check.Check{
 }
 
 func checkDestinationRules(c *check.Context) {
-	for _, s := range critical(c) {
+	for _, s := range mesh.CriticalOrReport(c) {
 		svcObj, _ := serviceObject(c, s)
 		if svcObj == nil {
 			continue
@@ -36,7 +36,7 @@ func checkDestinationRules(c *check.Context) {
 		switch {
 		case len(all) == 0:
 			c.Fail(svcObj, "critical service %s has no DestinationRule for host %s: no connection pool, outlier detection or subsets apply", s.Key(), s.Host()).
-				Want("one DestinationRule with spec.host %s", s.Host()).Fix(drSnippet(s, ""))
+				Want("one DestinationRule with spec.host %s", s.Host()).Fix(mesh.DestinationRuleSnippet(s, ""))
 		case len(global) > 1:
 			for _, o := range global[1:] {
 				c.Fail(o, "host %s has %d DestinationRules (%s): Istio merges them and only one trafficPolicy takes effect", s.Host(), len(global), ids(global)).
@@ -45,7 +45,7 @@ func checkDestinationRules(c *check.Context) {
 			}
 		case len(global) == 0:
 			c.Fail(all[0], "critical service %s: its only DestinationRules (%s) have a workloadSelector, so they apply to some clients only", s.Key(), ids(all)).
-				Field("spec.workloadSelector").Want("a DestinationRule for %s without workloadSelector", s.Host()).Fix(drSnippet(s, ""))
+				Field("spec.workloadSelector").Want("a DestinationRule for %s without workloadSelector", s.Host()).Fix(mesh.DestinationRuleSnippet(s, ""))
 		default:
 			c.Pass(global[0], "critical service %s has one DestinationRule: %s", s.Key(), global[0].ID())
 		}

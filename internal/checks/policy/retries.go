@@ -39,7 +39,7 @@ var retryOnValues = map[string]bool{
 }
 
 func checkRetries(c *check.Context) {
-	svcs := critical(c)
+	svcs := mesh.CriticalOrReport(c)
 	if len(svcs) == 0 {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/meshready/meshready/internal/check"
+	"github.com/meshready/meshready/internal/mesh"
 	"github.com/meshready/meshready/internal/snapshot"
 )
 
@@ -22,7 +23,7 @@ var trafficPolicies = &check.Check{
 }
 
 func checkTrafficPolicies(c *check.Context) {
-	for _, s := range critical(c) {
+	for _, s := range mesh.CriticalOrReport(c) {
 		svcObj, _ := serviceObject(c, s)
 		if svcObj == nil {
 			continue
@@ -33,7 +34,7 @@ func checkTrafficPolicies(c *check.Context) {
 		}
 		if len(global) == 0 {
 			c.Fail(svcObj, "critical service %s has no DestinationRule, so no traffic policy (connection pool, load balancer, outlier detection)", s.Key()).
-				Want("a DestinationRule for %s with spec.trafficPolicy", s.Host()).Fix(drSnippet(s, ""))
+				Want("a DestinationRule for %s with spec.trafficPolicy", s.Host()).Fix(mesh.DestinationRuleSnippet(s, ""))
 			continue
 		}
 		o := global[0]
@@ -41,7 +42,7 @@ func checkTrafficPolicies(c *check.Context) {
 		tp := dr.Spec.GetTrafficPolicy()
 		if tp == nil {
 			c.Fail(o, "%s (critical service %s) sets no trafficPolicy", o.ID(), s.Key()).
-				Field("spec.trafficPolicy").Got("absent").Want("connectionPool, loadBalancer and outlierDetection").Fix(drSnippet(s, ""))
+				Field("spec.trafficPolicy").Got("absent").Want("connectionPool, loadBalancer and outlierDetection").Fix(mesh.DestinationRuleSnippet(s, ""))
 			continue
 		}
 		type part struct {

@@ -25,7 +25,7 @@ var virtualServices = &check.Check{
 }
 
 func checkVirtualServices(c *check.Context) {
-	for _, s := range critical(c) {
+	for _, s := range mesh.CriticalOrReport(c) {
 		svcObj, _ := serviceObject(c, s)
 		if svcObj == nil {
 			continue

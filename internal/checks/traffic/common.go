@@ -1,7 +1,6 @@
 package traffic
 
 import (
-	"fmt"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -11,17 +10,6 @@ import (
 	"github.com/meshready/meshready/internal/mesh"
 	"github.com/meshready/meshready/internal/snapshot"
 )
-
-// critical returns the critical services; when there are none it reports
-// the fail itself (nothing to check is not a pass) and returns nil.
-func critical(c *check.Context) []config.Service {
-	svcs := mesh.CriticalServices(c, c.Config)
-	if len(svcs) == 0 {
-		c.Fail(nil, "no critical service to check: the config names none and no Service was found in a mesh namespace").
-			Fix("# meshready.yaml\ncriticalServices:\n  - name: <service>\n    namespace: <namespace>\n# and label the mesh namespaces: kubectl label namespace <namespace> istio-injection=enabled")
-	}
-	return svcs
-}
 
 // serviceDR returns the DestinationRule that applies to every client of a
 // critical service (the first without workloadSelector, else the first),
@@ -45,32 +33,8 @@ func serviceDR(c *check.Context, s config.Service, what string) (*snapshot.Objec
 	}
 	svcObj, _ := mesh.ServiceOf(c, s)
 	c.Fail(svcObj, "critical service %s has no DestinationRule, so %s", s.Key(), what).
-		Want("a DestinationRule for %s", s.Host()).Fix(drSnippet(s))
+		Want("a DestinationRule for %s", s.Host()).Fix(mesh.DestinationRuleSnippet(s, ""))
 	return nil, nil
-}
-
-func drSnippet(s config.Service) string {
-	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  host: %s
-  trafficPolicy:
-    loadBalancer:
-      simple: LEAST_REQUEST
-    connectionPool:
-      tcp:
-        maxConnections: 100
-      http:
-        http1MaxPendingRequests: 100
-        http2MaxRequests: 1000
-    outlierDetection:
-      consecutive5xxErrors: 5
-      interval: 30s
-      baseEjectionTime: 30s
-      maxEjectionPercent: 50`, s.Name, s.Namespace, s.Host())
 }
 
 func indent(s, pre string) string {

@@ -8,6 +8,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/meshready/meshready/internal/check"
+	"github.com/meshready/meshready/internal/mesh"
 	"github.com/meshready/meshready/internal/snapshot"
 )
 
@@ -23,7 +24,7 @@ var loadBalancing = &check.Check{
 }
 
 func checkLoadBalancing(c *check.Context) {
-	for _, s := range critical(c) {
+	for _, s := range mesh.CriticalOrReport(c) {
 		o, dr := serviceDR(c, s, "no load balancer policy is set")
 		if o == nil {
 			continue
@@ -113,7 +114,7 @@ const poolYAML = "connectionPool:\n  tcp:\n    maxConnections: 100\n  http:\n   
 const outlierYAML = "outlierDetection:\n  consecutive5xxErrors: 5\n  interval: 30s\n  baseEjectionTime: 30s\n  maxEjectionPercent: 50"
 
 func checkCircuitBreakers(c *check.Context) {
-	for _, s := range critical(c) {
+	for _, s := range mesh.CriticalOrReport(c) {
 		o, dr := serviceDR(c, s, "no connection pool limits or outlier detection protect it")
 		if o == nil {
 			continue
