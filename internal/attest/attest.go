@@ -1,8 +1,10 @@
 // Package attest keeps the human side of readiness: attestations for manual
 // items (who, when, which evidence, until when), team sign-offs bound to the
 // digest of the report they approved, and waivers. They live in one YAML
-// file kept in the repository (reviewable in pull requests), written with a
-// lock and an atomic rename so that concurrent writers lose nothing.
+// document, kept either as a file in the repository (reviewable in pull
+// requests; written with a lock and an atomic rename) or as a ConfigMap in
+// the cluster (written with optimistic concurrency), so that concurrent
+// writers lose nothing.
 package attest
 
 import (
@@ -86,19 +88,43 @@ func ParseFile(name string, data []byte) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, corrupt{fmt.Errorf("%s: %w", name, err)}
 	}
 	for i, r := range f.Attestations {
 		if r.Item == "" || r.By == "" || r.At.IsZero() {
-			return nil, fmt.Errorf("%s: attestations[%d]: item, by and at are required", name, i)
+			return nil, corrupt{fmt.Errorf("%s: line %d: attestations[%d]: item, by and at are required", name, entryLine(data, "attestations", i), i)}
 		}
 	}
 	for i, w := range f.Waivers {
 		if w.Item == "" || w.Reason == "" || w.Expires.IsZero() {
-			return nil, fmt.Errorf("%s: waivers[%d]: item, reason and expires are required", name, i)
+			return nil, corrupt{fmt.Errorf("%s: line %d: waivers[%d]: item, reason and expires are required", name, entryLine(data, "waivers", i), i)}
 		}
 	}
 	return &f, nil
+}
+
+// ErrCorrupt is wrapped by the errors of a store that does not parse.
+var ErrCorrupt = errors.New("corrupt attestation store")
+
+type corrupt struct{ error }
+
+func (c corrupt) Is(target error) bool { return target == ErrCorrupt }
+func (c corrupt) Unwrap() error        { return c.error }
+
+// entryLine is the line of the i-th entry of a top-level list, so that an
+// error names the line to fix; 0 when it cannot be told.
+func entryLine(data []byte, list string, i int) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 0
+	}
+	m := doc.Content[0]
+	for k := 0; m.Kind == yaml.MappingNode && k+1 < len(m.Content); k += 2 {
+		if m.Content[k].Value == list && i < len(m.Content[k+1].Content) {
+			return m.Content[k+1].Content[i].Line
+		}
+	}
+	return 0
 }
 
 // Marshal writes a store in its stable order: by item, then time.

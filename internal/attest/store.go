@@ -1,11 +1,39 @@
 package attest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 )
+
+// Store is where the records live: a YAML file in the repository
+// (FileStore) or a ConfigMap in the cluster (ConfigMapStore). Both hold the
+// same bytes, written by Marshal.
+type Store interface {
+	// Load reads the whole store; a store not created yet is empty.
+	Load(ctx context.Context) (*File, error)
+	// Update applies fn to the current content and writes the result so
+	// that no concurrent writer's record is lost. A store that does not
+	// parse is left untouched.
+	Update(ctx context.Context, fn func(*File) error) error
+	// Describe names the store for messages ("attestations.yaml",
+	// "ConfigMap istio-system/meshready-attestations").
+	Describe() string
+}
+
+// FileStore is the YAML file kept in the repository.
+type FileStore struct{ Path string }
+
+// Load reads the file; a missing file is an empty store.
+func (s FileStore) Load(context.Context) (*File, error) { return LoadFile(s.Path) }
+
+// Update is Update on the file.
+func (s FileStore) Update(_ context.Context, fn func(*File) error) error { return Update(s.Path, fn) }
+
+// Describe is the file's path.
+func (s FileStore) Describe() string { return s.Path }
 
 // Update applies fn to the store at path under an exclusive lock and writes
 // the result atomically. A store that does not parse is left untouched and

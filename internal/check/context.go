@@ -36,6 +36,7 @@ type Context struct {
 	findings   []report.Finding
 	status     report.Status
 	summary    string
+	loadRuns   []report.LoadRun // see AttachLoadRun
 }
 
 // NewContext prepares a context for one part of one item.
@@ -68,6 +69,14 @@ func (c *Context) kindError(kind string, ke snapshot.KindError) {
 		}
 	}
 	c.add(report.Error, nil, "%s", msg).Fix(ke.Remediation)
+}
+
+// Unreadable reports whether a kind could not be read (forbidden, missing
+// CRD, timeout): an absent object of that kind proves nothing.
+func (c *Context) Unreadable(kind string) bool {
+	c.read(kind)
+	_, bad := c.snap.KindErrors[kind]
+	return bad
 }
 
 // List returns every object of a declared kind.
@@ -132,6 +141,11 @@ func (c *Context) Warn(obj *snapshot.Object, format string, args ...any) F {
 // Error records that something could not be evaluated, and why.
 func (c *Context) Error(format string, args ...any) F {
 	return c.add(report.Error, nil, format, args...)
+}
+
+// ErrorAt records that one object could not be evaluated, and why.
+func (c *Context) ErrorAt(obj *snapshot.Object, format string, args ...any) F {
+	return c.add(report.Error, obj, format, args...)
 }
 
 // Pending records that evaluation waits for something (named in the message).

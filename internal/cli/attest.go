@@ -1,35 +1,131 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshready/meshready/internal/attest"
 	"github.com/meshready/meshready/internal/checks"
+	"github.com/meshready/meshready/internal/cluster"
 	"github.com/meshready/meshready/internal/config"
 	"github.com/meshready/meshready/internal/engine"
 	"github.com/meshready/meshready/internal/exitcode"
 	"github.com/meshready/meshready/internal/report"
+	"github.com/meshready/meshready/internal/version"
 )
 
 // StoreOptions locate the attestation store.
 type StoreOptions struct {
-	ConfigPath string // meshready.yaml; its `attestations` names the store
+	ConfigPath string // meshready.yaml; its `attestations` names the store file
 	File       string // the store file, overriding the config
-	Now        time.Time
+	Store      StoreFlags
+	// Kubeconfig and Context name the cluster of --store configmap (and of
+	// the Kubernetes user, when nobody is named otherwise).
+	Kubeconfig, Context string
+	Now                 time.Time
 }
 
 func (s *StoreOptions) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&s.ConfigPath, "config", "", "meshready.yaml (default ./meshready.yaml) whose `attestations` names the store")
-	cmd.Flags().StringVar(&s.File, "file", "", "the attestation store file (overrides the config)")
+	f := cmd.Flags()
+	f.StringVar(&s.ConfigPath, "config", "", "meshready.yaml (default ./meshready.yaml), whose attestations: names the store file")
+	f.StringVar(&s.File, "file", "", "the attestation store file (overrides the config)")
+	s.Store.register(f)
+	f.StringVar(&s.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster holding --store configmap (default $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	f.StringVar(&s.Context, "context", "", "kubeconfig context of that cluster (default the current context)")
+}
+
+// Store kinds of --store.
+const (
+	storeFile      = "file"
+	storeConfigMap = "configmap"
+)
+
+// StoreFlags choose where the records live: the YAML file in the repository
+// (reviewable in pull requests) or a ConfigMap in the live cluster.
+type StoreFlags struct {
+	Kind      string // storeFile (default) or storeConfigMap
+	Namespace string // the ConfigMap's; default the config's control-plane namespace
+	Name      string // the ConfigMap's; default attest.DefaultConfigMapName
+}
+
+func (s *StoreFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&s.Kind, "store", storeFile, "where attestations, sign-offs and waivers live: file (the YAML file named by attestations: in meshready.yaml) or configmap (a ConfigMap in the cluster)")
+	f.StringVar(&s.Namespace, "store-namespace", "", "with --store configmap: the ConfigMap's namespace (default the config's controlPlaneNamespace, istio-system)")
+	f.StringVar(&s.Name, "store-name", attest.DefaultConfigMapName, "with --store configmap: the ConfigMap's name")
+}
+
+// configMap reports whether --store is configmap, after checking that the
+// store flags agree with each other.
+func (s *StoreFlags) configMap() (bool, error) {
+	switch s.Kind {
+	case "", storeFile:
+		if s.Namespace != "" || (s.Name != "" && s.Name != attest.DefaultConfigMapName) {
+			return false, exitcode.Usagef(errors.New("--store-namespace and --store-name need --store configmap"))
+		}
+		return false, nil
+	case storeConfigMap:
+		return true, nil
+	}
+	return false, exitcode.Usagef(fmt.Errorf("--store %q: want file or configmap", s.Kind))
+}
+
+// open connects the ConfigMap store on the cluster of kubeconfig and
+// context, in the given namespace unless --store-namespace says otherwise.
+func (s *StoreFlags) open(kubeconfig, context, namespace string) (*attest.ConfigMapStore, error) {
+	client, err := kubeClient(kubeconfig, context)
+	if err != nil {
+		return nil, fmt.Errorf("--store configmap: %w", err)
+	}
+	if s.Namespace != "" {
+		namespace = s.Namespace
+	}
+	if namespace == "" {
+		namespace = "istio-system"
+	}
+	return &attest.ConfigMapStore{Client: client, Namespace: namespace, Name: s.Name}, nil
+}
+
+// kubeClient is a clientset for the cluster live mode would read; a bad
+// kubeconfig or context is a usage error.
+func kubeClient(kubeconfig, context string) (kubernetes.Interface, error) {
+	rc, _, err := cluster.RESTConfig(kubeconfig, context)
+	if err != nil {
+		return nil, exitcode.Usagef(err)
+	}
+	rc.UserAgent = "meshready/" + version.String()
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, exitcode.Usagef(err)
+	}
+	return client, nil
+}
+
+// config is --config, else ./meshready.yaml when there is one, else the
+// defaults.
+func (s *StoreOptions) config() (*config.Config, string, error) {
+	cfgPath := s.ConfigPath
+	if cfgPath == "" {
+		cfgPath = config.FileName
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		if s.ConfigPath == "" && errors.Is(err, os.ErrNotExist) {
+			return config.Default(), "", nil
+		}
+		return nil, "", exitcode.Usagef(err)
+	}
+	return cfg, cfgPath, nil
 }
 
 // path returns the store file: --file, else the config's attestations, else
@@ -38,21 +134,76 @@ func (s *StoreOptions) path() (string, error) {
 	if s.File != "" {
 		return s.File, nil
 	}
-	cfgPath := s.ConfigPath
-	if cfgPath == "" {
-		cfgPath = config.FileName
-	}
-	cfg, err := config.Load(cfgPath)
+	cfg, cfgPath, err := s.config()
 	if err != nil {
-		if s.ConfigPath == "" && errors.Is(err, os.ErrNotExist) {
-			return "attestations.yaml", nil
-		}
-		return "", exitcode.Usagef(err)
+		return "", err
+	}
+	if cfgPath == "" {
+		return "attestations.yaml", nil
 	}
 	if cfg.Attestations != "" {
 		return cfg.Resolve(cfg.Attestations), nil
 	}
 	return filepath.Join(filepath.Dir(cfgPath), "attestations.yaml"), nil
+}
+
+// open returns the store to write and, when a cluster is configured, a
+// client of it (to name the Kubernetes user).
+func (s *StoreOptions) open() (attest.Store, kubernetes.Interface, error) {
+	cm, err := s.Store.configMap()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cm {
+		path, err := s.path()
+		if err != nil {
+			return nil, nil, err
+		}
+		var client kubernetes.Interface
+		if s.Kubeconfig != "" || s.Context != "" {
+			if client, err = kubeClient(s.Kubeconfig, s.Context); err != nil {
+				return nil, nil, err
+			}
+		}
+		return attest.FileStore{Path: path}, client, nil
+	}
+	if s.File != "" {
+		return nil, nil, exitcode.Usagef(errors.New("--file and --store configmap name two stores: give one"))
+	}
+	cfg, _, err := s.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := s.Store.open(s.Kubeconfig, s.Context, cfg.ControlPlaneNamespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, st.Client, nil
+}
+
+// record identifies the writer, then applies add to the store; it returns
+// who recorded and where.
+func (s *StoreOptions) record(io IO, by string, add func(f *attest.File, by string)) (string, string, error) {
+	st, client, err := s.open()
+	if err != nil {
+		return "", "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	who, err := attest.Identity(ctx, by, client)
+	if err != nil {
+		return "", "", exitcode.Usagef(err)
+	}
+	if err := st.Update(ctx, func(f *attest.File) error {
+		add(f, who)
+		return nil
+	}); err != nil {
+		return "", "", storeError(err)
+	}
+	if cm, ok := st.(*attest.ConfigMapStore); ok && cm.Conflicts() > 0 {
+		fmt.Fprintf(io.Err, "meshready: %s changed under this write %d time(s); re-read and written again, nothing lost\n", cm.Describe(), cm.Conflicts())
+	}
+	return who, st.Describe(), nil
 }
 
 func (s *StoreOptions) now() time.Time {
@@ -62,18 +213,54 @@ func (s *StoreOptions) now() time.Time {
 	return s.Now
 }
 
-// identity returns who is recording: --by, else git's user.name. It is
-// recorded as given, never trusted as proof of identity.
-func identity(by string) (string, error) {
-	if by != "" {
-		return by, nil
+// storeTimeout bounds the store's requests (and the identity look-up).
+const storeTimeout = cluster.DefaultTimeout
+
+// storeError makes the store errors the user fixes (a corrupt store, one
+// too large, missing rights) usage errors; an unreachable cluster stays internal.
+func storeError(err error) error {
+	if errors.Is(err, attest.ErrCorrupt) || errors.Is(err, attest.ErrTooLarge) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		return exitcode.Usagef(err)
 	}
-	if out, err := exec.Command("git", "config", "user.name").Output(); err == nil {
-		if name := strings.TrimSpace(string(out)); name != "" {
-			return name, nil
+	return err
+}
+
+// checkStore reads the records and waivers `meshready check` uses. The
+// file store's errors stop the run, as a bad config does. The ConfigMap is
+// read with one GET (check stays read-only); when that fails, the error is
+// returned as storeErr for the manual and sign-off items to show, and the
+// run goes on.
+func checkStore(io IO, flags StoreFlags, kubeconfig, kctx string, timeout time.Duration, cfg *config.Config) (_ *attest.File, storeErr, err error) {
+	cm, err := flags.configMap()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cm {
+		if cfg.Attestations == "" {
+			return &attest.File{}, nil, nil
 		}
+		f, err := attest.LoadFile(cfg.Resolve(cfg.Attestations))
+		if err != nil {
+			return nil, nil, exitcode.Usagef(fmt.Errorf("attestations: %w", err))
+		}
+		return f, nil, nil
 	}
-	return "", exitcode.Usagef(errors.New("say who you are with --by NAME (no git user.name found)"))
+	st, err := flags.open(kubeconfig, kctx, cfg.ControlPlaneNamespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	if timeout <= 0 {
+		timeout = storeTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	f, err := st.Load(ctx)
+	if err != nil {
+		reason, _ := attest.Explain(err)
+		fmt.Fprintf(io.Err, "meshready: warning: attestations: %s (the manual and sign-off items say error; the store's waivers are not applied)\n", reason)
+		return &attest.File{}, err, nil
+	}
+	return f, nil, nil
 }
 
 func itemMeta(id string) (string, bool) {
@@ -108,7 +295,7 @@ func newAttestCmd(io IO) *cobra.Command {
 		},
 	}
 	o.flags(cmd)
-	cmd.Flags().StringVar(&o.By, "by", "", "who attests (default: git user.name)")
+	cmd.Flags().StringVar(&o.By, "by", "", "who attests (default: git user.name <user.email>, else the Kubernetes user)")
 	cmd.Flags().StringVar(&o.Evidence, "evidence", "", "link to the evidence (required)")
 	cmd.Flags().StringVar(&o.Expires, "expires", "90d", "how long it holds: a duration (90d, 720h) or a date (2027-03-31)")
 	cmd.Flags().StringVar(&o.Note, "note", "", "a note shown in reports")
@@ -145,27 +332,18 @@ func RunAttest(io IO, o *AttestOptions) error {
 	if o.Evidence == "" {
 		return exitcode.Usagef(errors.New("--evidence URL is required: an attestation without evidence is only a claim"))
 	}
-	by, err := identity(o.By)
-	if err != nil {
-		return err
-	}
 	now := o.now()
 	exp, err := parseExpiry(o.Expires, now)
 	if err != nil {
 		return err
 	}
-	path, err := o.path()
+	by, where, err := o.record(io, o.By, func(f *attest.File, by string) {
+		f.Attestations = append(f.Attestations, attest.Record{Item: o.Item, By: by, At: now, Evidence: o.Evidence, Expires: exp, Note: o.Note})
+	})
 	if err != nil {
 		return err
 	}
-	rec := attest.Record{Item: o.Item, By: by, At: now, Evidence: o.Evidence, Expires: exp, Note: o.Note}
-	if err := attest.Update(path, func(f *attest.File) error {
-		f.Attestations = append(f.Attestations, rec)
-		return nil
-	}); err != nil {
-		return err
-	}
-	fmt.Fprintf(io.Out, "recorded: %s attested by %s, evidence %s, until %s (in %s)\n", o.Item, by, o.Evidence, expiryText(exp), path)
+	fmt.Fprintf(io.Out, "recorded: %s attested by %s, evidence %s, until %s (in %s)\n", o.Item, by, o.Evidence, expiryText(exp), where)
 	return nil
 }
 
@@ -201,7 +379,7 @@ A sign-off on a not-ready report is refused unless --accept-risk names every blo
 		},
 	}
 	o.flags(cmd)
-	cmd.Flags().StringVar(&o.By, "by", "", "who signs (default: git user.name)")
+	cmd.Flags().StringVar(&o.By, "by", "", "who signs (default: git user.name <user.email>, else the Kubernetes user)")
 	cmd.Flags().StringVar(&o.Report, "report", "", "the JSON report approved (required)")
 	cmd.Flags().StringVar(&o.Evidence, "evidence", "", "link to the review (optional)")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "how long it holds (default: until the state changes)")
@@ -251,10 +429,6 @@ func RunSignoff(io IO, o *SignoffOptions) error {
 		}
 		return &exitcode.NotReadyError{Reason: fmt.Sprintf("refused: the report is not ready; %d blocking item(s) not accepted: %s (name them with --accept-risk to accept the risk)", len(ids), strings.Join(ids, ", "))}
 	}
-	by, err := identity(o.By)
-	if err != nil {
-		return err
-	}
 	now := o.now()
 	exp, err := parseExpiry(o.Expires, now)
 	if err != nil {
@@ -266,18 +440,13 @@ func RunSignoff(io IO, o *SignoffOptions) error {
 			statuses[it.ID] = string(it.Status)
 		}
 	}
-	path, err := o.path()
+	by, where, err := o.record(io, o.By, func(f *attest.File, by string) {
+		f.Attestations = append(f.Attestations, attest.Record{Item: item, By: by, At: now, Evidence: o.Evidence, Expires: exp, Note: o.Note, Digest: rep.Digest, Statuses: statuses, AcceptedRisk: o.AcceptRisk})
+	})
 	if err != nil {
 		return err
 	}
-	rec := attest.Record{Item: item, By: by, At: now, Evidence: o.Evidence, Expires: exp, Note: o.Note, Digest: rep.Digest, Statuses: statuses, AcceptedRisk: o.AcceptRisk}
-	if err := attest.Update(path, func(f *attest.File) error {
-		f.Attestations = append(f.Attestations, rec)
-		return nil
-	}); err != nil {
-		return err
-	}
-	fmt.Fprintf(io.Out, "recorded: %s team sign-off by %s on state %s (in %s)\n", o.Team, by, rep.Digest, path)
+	fmt.Fprintf(io.Out, "recorded: %s team sign-off by %s on state %s (in %s)\n", o.Team, by, rep.Digest, where)
 	return nil
 }
 
@@ -303,13 +472,13 @@ func newWaiveCmd(io IO) *cobra.Command {
 	cmd.Flags().StringVar(&o.Object, "object", "", "glob on Kind/namespace/name (empty: every object of the item)")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why the risk is accepted (required)")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "when the waiver ends: a date or a duration (required)")
-	cmd.Flags().StringVar(&o.By, "by", "", "who waives (default: git user.name)")
+	cmd.Flags().StringVar(&o.By, "by", "", "who waives (default: git user.name <user.email>, else the Kubernetes user)")
 	return cmd
 }
 
 // RunWaive records a waiver.
 func RunWaive(io IO, o *WaiveOptions) error {
-	if _, ok := itemMeta(o.Item); !ok {
+	if _, ok := itemMeta(o.Item); !ok && !customRuleExists(o.ConfigPath, o.Item) {
 		if ok, _ := filepath.Match(o.Item, "x"); !ok && !strings.ContainsAny(o.Item, "*?[") {
 			return exitcode.Usagef(fmt.Errorf("no item %q (see meshready checks list)", o.Item))
 		}
@@ -320,10 +489,6 @@ func RunWaive(io IO, o *WaiveOptions) error {
 	if _, err := filepath.Match(o.Object, ""); err != nil {
 		return exitcode.Usagef(fmt.Errorf("--object %q: %v", o.Object, err))
 	}
-	by, err := identity(o.By)
-	if err != nil {
-		return err
-	}
 	now := o.now()
 	exp, err := parseExpiry(o.Expires, now)
 	if err != nil {
@@ -332,17 +497,12 @@ func RunWaive(io IO, o *WaiveOptions) error {
 	if !exp.After(now) {
 		return exitcode.Usagef(fmt.Errorf("--expires %s is in the past", o.Expires))
 	}
-	path, err := o.path()
+	by, where, err := o.record(io, o.By, func(f *attest.File, by string) {
+		f.Waivers = append(f.Waivers, attest.Waiver{Item: o.Item, Object: o.Object, Reason: o.Reason, By: by, At: now, Expires: exp})
+	})
 	if err != nil {
 		return err
 	}
-	w := attest.Waiver{Item: o.Item, Object: o.Object, Reason: o.Reason, By: by, At: now, Expires: exp}
-	if err := attest.Update(path, func(f *attest.File) error {
-		f.Waivers = append(f.Waivers, w)
-		return nil
-	}); err != nil {
-		return err
-	}
-	fmt.Fprintf(io.Out, "recorded: waiver of %s on %q until %s by %s (in %s)\n", o.Item, o.Object, expiryText(exp), by, path)
+	fmt.Fprintf(io.Out, "recorded: waiver of %s on %q until %s by %s (in %s)\n", o.Item, o.Object, expiryText(exp), by, where)
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/meshready/meshready/internal/attest"
 	"github.com/meshready/meshready/internal/checks"
 	"github.com/meshready/meshready/internal/cluster"
 	"github.com/meshready/meshready/internal/config"
@@ -22,6 +21,7 @@ import (
 	"github.com/meshready/meshready/internal/loader"
 	"github.com/meshready/meshready/internal/render"
 	"github.com/meshready/meshready/internal/report"
+	"github.com/meshready/meshready/internal/rules"
 	"github.com/meshready/meshready/internal/snapshot"
 	"github.com/meshready/meshready/internal/telemetry"
 	"github.com/meshready/meshready/internal/version"
@@ -46,6 +46,9 @@ type CheckOptions struct {
 	Kubeconfig, Context string
 	Live                bool
 	Timeout             time.Duration
+	// Store says where the attestations are (--store configmap reads them
+	// from the cluster of Kubeconfig/Context, with one GET).
+	Store StoreFlags
 }
 
 // live reports whether the check reads a cluster.
@@ -95,6 +98,7 @@ and FORMAT=PATH writes that format to a file: -o text -o json=report.json -o htm
 	f.BoolVar(&o.Live, "live", false, "with paths: lay the files over the live cluster instead of evaluating them alone")
 	f.DurationVar(&o.Timeout, "timeout", cluster.DefaultTimeout, "give up reading the cluster after this long")
 	addTelemetryFlags(f, &o.Telemetry)
+	o.Store.register(f)
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to this file")
 	_ = f.MarkHidden("cpuprofile")
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -197,17 +201,18 @@ func RunCheck(io IO, o *CheckOptions) error {
 		inputs.Cluster = live.Live.Context
 	}
 
-	var recs []attest.Record
-	if cfg.Attestations != "" {
-		store, err := attest.LoadFile(cfg.Resolve(cfg.Attestations))
-		if err != nil {
-			return exitcode.Usagef(fmt.Errorf("attestations: %w", err))
-		}
-		recs = store.Attestations
-		// Waivers recorded with `meshready waive` count like the config's.
-		for _, w := range store.Waivers {
-			cfg.Waivers = append(cfg.Waivers, config.Waiver{Item: w.Item, Object: w.Object, Reason: w.Reason, By: w.By, Expires: config.Date{Time: w.Expires}})
-		}
+	store, storeErr, err := checkStore(io, o.Store, o.Kubeconfig, o.Context, o.Timeout, cfg)
+	if err != nil {
+		return err
+	}
+	recs := store.Attestations
+	// Waivers recorded with `meshready waive` count like the config's.
+	for _, w := range store.Waivers {
+		cfg.Waivers = append(cfg.Waivers, config.Waiver{Item: w.Item, Object: w.Object, Reason: w.Reason, By: w.By, Expires: config.Date{Time: w.Expires}})
+	}
+	telMissing, err := findPrometheus(context.Background(), io, &o.Telemetry, o.Kubeconfig, o.Context, o.Timeout)
+	if err != nil {
+		return err
 	}
 	tel, err := telemetryClient(o.Telemetry)
 	if err != nil {
@@ -226,7 +231,10 @@ func RunCheck(io IO, o *CheckOptions) error {
 		Attestations: recs,
 		Inputs:       inputs,
 
-		TelemetryClient: tel,
+		AttestationsError: storeErr,
+
+		TelemetryClient:  tel,
+		TelemetryMissing: telMissing,
 	})
 	if len(rep.Items) == 0 {
 		return exitcode.Usagef(errors.New("--only/--skip selected no item (see meshready checks list)"))
@@ -250,6 +258,7 @@ func loadCluster(io IO, o *CheckOptions, cfg *config.Config) (*cluster.Result, e
 	for _, it := range checks.All() {
 		kinds = append(kinds, it.Reads...)
 	}
+	kinds = append(kinds, rules.Kinds(cfg.Rules)...) // the kinds meshready.yaml's rules match
 	res, err := cluster.Load(context.Background(), cluster.Options{
 		Kubeconfig:            o.Kubeconfig,
 		Context:               o.Context,
@@ -347,7 +356,7 @@ func loadConfig(explicit string, paths []string) (*config.Config, error) {
 // (and --grafana, --jaeger, --kiali) the telemetry parts of the checklist
 // are evaluated instead of pending.
 func addTelemetryFlags(f *pflag.FlagSet, t *telemetry.Options) {
-	f.StringVar(&t.Prometheus, "prometheus", "", "Prometheus base URL (e.g. http://127.0.0.1:9090 after kubectl -n monitoring port-forward svc/prometheus 9090): evaluates the telemetry parts")
+	f.StringVar(&t.Prometheus, "prometheus", "", "Prometheus base URL (e.g. http://127.0.0.1:9090 after kubectl -n monitoring port-forward svc/prometheus 9090), or auto to use the Prometheus Service found in the cluster (through the API server's service proxy; in a pod, directly): evaluates the telemetry parts")
 	f.StringVar(&t.PrometheusTokenFile, "prometheus-token-file", "", "file holding a bearer token for Prometheus (read for every request)")
 	f.StringVar(&t.PrometheusBasicAuthFile, "prometheus-basic-auth-file", "", "file holding one line user:password for Prometheus")
 	f.StringVar(&t.PrometheusCAFile, "prometheus-ca", "", "PEM file of the CA that signs the telemetry URLs' certificates (besides the system roots)")

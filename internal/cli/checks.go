@@ -20,23 +20,32 @@ func newChecksCmd(io IO) *cobra.Command {
 		Short: "List the checklist items meshready evaluates",
 		Args:  cobra.NoArgs,
 	}
-	var format string
+	var format, configPath string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List every item: ID, section, kind, severity, title",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return ListChecks(io.Out, format)
+			if format == "markdown" {
+				return ListChecks(io.Out, format) // docs/checks.md: the checklist only
+			}
+			items, err := itemsWithRules(configPath, true)
+			if err != nil {
+				return err
+			}
+			return listChecks(io.Out, format, items)
 		},
 	}
 	list.Flags().StringVarP(&format, "output", "o", "text", "text, markdown or json")
+	list.Flags().StringVar(&configPath, "config", "", "meshready.yaml whose rules (custom.*) to list too (default ./meshready.yaml if present; markdown lists the checklist only)")
 	cmd.AddCommand(list)
 	return cmd
 }
 
 // ListChecks prints the item list; markdown is docs/checks.md.
-func ListChecks(w io.Writer, format string) error {
-	items := checks.All()
+func ListChecks(w io.Writer, format string) error { return listChecks(w, format, checks.All()) }
+
+func listChecks(w io.Writer, format string, items []check.Item) error {
 	switch format {
 	case "text":
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -105,20 +114,31 @@ func firstSentence(s string) string {
 }
 
 func newExplainCmd(io IO) *cobra.Command {
-	return &cobra.Command{
+	var configPath string
+	cmd := &cobra.Command{
 		Use:   "explain ID",
 		Short: "Explain an item: what it checks, why it matters, how to fix it",
 		Args:  cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return completeItemIDs(nil, nil, "")
 		},
-		RunE: func(_ *cobra.Command, args []string) error { return Explain(io.Out, args[0]) },
+		RunE: func(_ *cobra.Command, args []string) error {
+			items, err := itemsWithRules(configPath, isCustom(args[0]))
+			if err != nil {
+				return err
+			}
+			return explain(io.Out, args[0], items)
+		},
 	}
+	cmd.Flags().StringVar(&configPath, "config", "", "meshready.yaml defining the rule, for custom.* items (default ./meshready.yaml)")
+	return cmd
 }
 
 // Explain prints one item's description.
-func Explain(w io.Writer, id string) error {
-	for _, it := range checks.All() {
+func Explain(w io.Writer, id string) error { return explain(w, id, checks.All()) }
+
+func explain(w io.Writer, id string, items []check.Item) error {
+	for _, it := range items {
 		if it.Meta.ID != id && check.ServiceID(it.Meta.ID, serviceOf(id)) != id {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ type ProbeOptions struct {
 	Insecure       bool
 	ServerName     string
 	RequestTimeout time.Duration
+	GRPCService    string // grpc:// targets: the service whose health is checked
 
 	// Load.
 	QPS         float64
@@ -81,8 +83,18 @@ func loadFlags(cmd *cobra.Command, o *ProbeOptions, qps float64, dur time.Durati
 	f := cmd.Flags()
 	f.Float64Var(&o.QPS, "qps", qps, "requests per second (open loop: the schedule, not the server, sets the pace)")
 	f.DurationVar(&o.Duration, "duration", dur, "how long to send")
-	f.IntVar(&o.Connections, "connections", probe.DefaultConnections, "concurrent requests (and HTTP/1.1 connections)")
+	f.IntVar(&o.Connections, "connections", probe.DefaultConnections, "concurrent requests (HTTP/1.1: as many connections; HTTP/2 and gRPC multiplex them over one)")
+	f.StringVar(&o.GRPCService, "grpc-service", "", `grpc:// targets: the service name sent in each health check ("" asks about the whole server)`)
 }
+
+// grpcLoadHelp is the part of the load kinds' help about gRPC targets.
+const grpcLoadHelp = `Targets: http:// and https:// (HTTP/1.1, or HTTP/2 with --http2: h2c prior
+knowledge on http://, ALPN on https://), and gRPC servers as grpc://host:port
+(plaintext HTTP/2) or grpcs://host:port (TLS; --ca, --insecure, --servername
+apply). Each gRPC request is a grpc.health.v1.Health/Check call for
+--grpc-service; an answer other than SERVING, or a failed call, is an error,
+counted by name in statusCodes (SERVING, NOT_SERVING, UNAVAILABLE...). -H
+headers are sent as gRPC metadata; -H "Host: name" sets the :authority.`
 
 func requestFlags(cmd *cobra.Command, o *ProbeOptions) {
 	f := cmd.Flags()
@@ -90,7 +102,7 @@ func requestFlags(cmd *cobra.Command, o *ProbeOptions) {
 	f.StringArrayVarP(&o.Headers, "header", "H", nil, `request header "Name: value", repeatable ("Host: app.example.com" sets the Host)`)
 	f.StringVar(&o.Body, "body", "", "request body")
 	f.BoolVar(&o.HTTP2, "http2", false, "speak HTTP/2 (h2c prior knowledge on http://, ALPN on https://)")
-	f.StringVar(&o.CAFile, "ca", "", "PEM file of roots to trust for https:// (default: the system's)")
+	f.StringVar(&o.CAFile, "ca", "", "PEM file of roots to trust for https:// and grpcs:// (default: the system's)")
 	f.BoolVar(&o.Insecure, "insecure", false, "do not verify the server's certificate")
 	f.StringVar(&o.ServerName, "servername", "", "TLS server name (SNI and verification; default the URL's host)")
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 30*time.Second, "timeout of each request")
@@ -98,13 +110,16 @@ func requestFlags(cmd *cobra.Command, o *ProbeOptions) {
 
 var probeKinds = []probeKind{
 	{name: evidence.KindLoad, short: "Constant-rate load, optionally against a baseline (perf.latency-impact, perf.resource-overhead, simulation.production-load)",
-		example: "  meshready probe load --url http://gateway.example/api --baseline-url http://10.0.0.12:8080/api --qps 500 --duration 60s",
+		long: grpcLoadHelp,
+		example: "  meshready probe load --url http://gateway.example/api --baseline-url http://10.0.0.12:8080/api --qps 500 --duration 60s\n" +
+			"  meshready probe load --url grpc://10.0.0.12:9090 --grpc-service devmentor.Context --qps 200 --duration 60s",
 		flags: func(c *cobra.Command, o *ProbeOptions) {
 			loadFlags(c, o, 100, 30*time.Second)
 			requestFlags(c, o)
 			c.Flags().StringVar(&o.BaselineURL, "baseline-url", "", "the same service without the mesh: the difference is the mesh's added latency")
 		}},
 	{name: evidence.KindStep, short: "Stepped rates: throughput follows and latency stays within the SLO up to the target (perf.scaling)",
+		long:    grpcLoadHelp,
 		example: "  meshready probe step --url http://gateway.example/api --rates 100,200,400,800 --duration 30s",
 		flags: func(c *cobra.Command, o *ProbeOptions) {
 			loadFlags(c, o, 0, 30*time.Second)
@@ -112,6 +127,7 @@ var probeKinds = []probeKind{
 			c.Flags().Float64SliceVar(&o.Rates, "rates", nil, "rates of the steps, req/s (each --duration long); the last is the target")
 		}},
 	{name: evidence.KindSoak, short: "Long constant-rate run judged window by window (perf.stability)",
+		long:    grpcLoadHelp,
 		example: "  meshready probe soak --url http://gateway.example/api --qps 200 --duration 2h",
 		flags: func(c *cobra.Command, o *ProbeOptions) {
 			loadFlags(c, o, 100, time.Hour)
@@ -180,6 +196,23 @@ var probeKinds = []probeKind{
 			f.StringVar(&o.InvalidTokenFile, "invalid-token-file", "", "file holding another token that must be rejected (e.g. expired, other issuer)")
 			f.StringVar(&o.TokenHeader, "token-header", "Authorization", "header carrying the token (Authorization gets \"Bearer \")")
 		}},
+	{name: evidence.KindGRPCHealth, short: "One grpc.health.v1.Health/Check call: pass when the answer is SERVING (evidence only: no checklist item reads it)",
+		long: `The target is grpc://host:port (plaintext) or grpcs://host:port (TLS).
+NOT_SERVING, SERVICE_UNKNOWN, an unknown service (NOT_FOUND), a server without
+the health service (UNIMPLEMENTED) and no answer within --request-timeout
+(UNAVAILABLE, DEADLINE_EXCEEDED) fail, with the reason. -H headers are sent as
+gRPC metadata; -H "Host: name" sets the :authority (the route through a gateway).`,
+		example: "  meshready probe grpc-health --url grpc://10.0.0.12:9090 --service devmentor.Context\n" +
+			"  meshready probe grpc-health --url grpcs://grpc.example.com:443 --ca ca.pem",
+		flags: func(c *cobra.Command, o *ProbeOptions) {
+			f := c.Flags()
+			f.StringVar(&o.GRPCService, "service", "", `service name to ask about ("" asks about the whole server)`)
+			f.StringArrayVarP(&o.Headers, "header", "H", nil, `metadata "Name: value", repeatable ("Host: name" sets the :authority)`)
+			f.StringVar(&o.CAFile, "ca", "", "PEM file of roots to trust for grpcs:// (default: the system's)")
+			f.BoolVar(&o.Insecure, "insecure", false, "do not verify the server's certificate")
+			f.StringVar(&o.ServerName, "servername", "", "TLS server name (default the URL's host)")
+			f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "how long to wait for the answer")
+		}},
 	{name: evidence.KindAuthz, short: "A table of requests and the allow/deny the policies must give (sectest.authorization, sectest.policy-enforcement)",
 		long: `The table is YAML:
 
@@ -232,7 +265,14 @@ the partial record is saved and never counts), 2 usage error.
 			},
 		}
 		f := sub.Flags()
-		f.StringVar(&o.URL, "url", "", "target URL")
+		urlHelp := "target URL"
+		switch {
+		case k.name == evidence.KindGRPCHealth:
+			urlHelp = "grpc://host:port (plaintext) or grpcs://host:port (TLS)"
+		case grpcKinds[k.name]:
+			urlHelp = "target URL (also grpc://host:port, grpcs://host:port)"
+		}
+		f.StringVar(&o.URL, "url", "", urlHelp)
 		f.StringVar(&o.ConfigPath, "config", "", "meshready.yaml (thresholds, evidenceDir); default ./meshready.yaml if present")
 		f.StringVar(&o.EvidenceDir, "evidence-dir", "", "where to write the record (default: the config's evidenceDir)")
 		f.StringVarP(&o.Output, "output", "o", "text", "text or json (the evidence record)")
@@ -264,7 +304,7 @@ func evidenceDir(cfg *config.Config, flag string) string {
 
 func (o *ProbeOptions) target() (probe.Target, error) {
 	t := probe.Target{URL: o.URL, Method: strings.ToUpper(o.Method), HTTP2: o.HTTP2, CAFile: o.CAFile, Insecure: o.Insecure,
-		ServerName: o.ServerName, Timeout: o.RequestTimeout, Header: http.Header{}}
+		ServerName: o.ServerName, Timeout: o.RequestTimeout, Header: http.Header{}, GRPCService: o.GRPCService}
 	if o.Body != "" {
 		t.Body = []byte(o.Body)
 	}
@@ -277,6 +317,9 @@ func (o *ProbeOptions) target() (probe.Target, error) {
 	}
 	return t, nil
 }
+
+// grpcKinds are the probes that take grpc:// and grpcs:// targets.
+var grpcKinds = map[string]bool{evidence.KindLoad: true, evidence.KindStep: true, evidence.KindSoak: true, evidence.KindGRPCHealth: true}
 
 // RunProbe runs one probe, records it and prints it.
 func RunProbe(ctx context.Context, io IO, o *ProbeOptions) error {
@@ -298,6 +341,9 @@ func RunProbe(ctx context.Context, io IO, o *ProbeOptions) error {
 	t, err := o.target()
 	if err != nil {
 		return exitcode.Usagef(err)
+	}
+	if t.IsGRPC() && !grpcKinds[o.Kind] {
+		return exitcode.Usagef(fmt.Errorf("--url %s: probe %s speaks HTTP only; gRPC targets work with probe load, step, soak and grpc-health", o.URL, o.Kind))
 	}
 	common := probe.Common{Thresholds: cfg.Thresholds}
 	plan := probe.Plan{QPS: o.QPS, Duration: o.Duration, Connections: o.Connections, Window: o.Window}
@@ -351,6 +397,8 @@ func RunProbe(ctx context.Context, io IO, o *ProbeOptions) error {
 			return exitcode.Usagef(terr)
 		}
 		rec, err = probe.Authn(ctx, probe.AuthnOptions{Common: common, Target: t, Token: tok, TokenSource: src, InvalidToken: inv, Header: o.TokenHeader})
+	case evidence.KindGRPCHealth:
+		rec, err = probe.GRPCHealth(ctx, probe.GRPCHealthOptions{Common: common, Target: t})
 	case evidence.KindAuthz:
 		if o.Table == "" {
 			return exitcode.Usagef(errors.New("--table is required"))
@@ -397,6 +445,9 @@ func printRecord(io IO, rec *evidence.Record) {
 		l := r.LatencyMs
 		fmt.Fprintf(w, "  %d requests, %d errors (%.3f%%), %.1f req/s achieved\n", r.Requests, r.Errors, 100*r.ErrorRate, r.AchievedQPS)
 		fmt.Fprintf(w, "  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+		if r.Errors > 0 && len(r.StatusCodes) > 0 {
+			fmt.Fprintf(w, "  answers     %s\n", countsLine(r.StatusCodes))
+		}
 		if r.Unsent > 0 {
 			fmt.Fprintf(w, "  %d requests were never sent: every connection was still busy when the run's time was up (target too slow for --qps, or too few --connections)\n", r.Unsent)
 		}
@@ -418,6 +469,9 @@ func printRecord(io IO, rec *evidence.Record) {
 		}
 		fmt.Fprintf(w, "  %s step %.0f req/s: %.1f achieved, p99 %.3f ms, errors %.3f%%\n", mark, s.TargetQPS, s.AchievedQPS, p99, 100*s.ErrorRate)
 	}
+	if g := r.GRPCHealth; g != nil {
+		fmt.Fprintf(w, "  %s in %.3f ms\n", g.Status, g.LatencyMs)
+	}
 	for _, c := range append(append([]evidence.Case{}, r.Authn...), r.Authz...) {
 		mark := "✓"
 		if !c.OK {
@@ -438,6 +492,20 @@ func printRecord(io IO, rec *evidence.Record) {
 	if rec.Verdict == evidence.Partial {
 		fmt.Fprintln(w, "  (partial run: recorded, but it never counts as passing)")
 	}
+}
+
+// countsLine is "200 95, 503 5" (keys sorted).
+func countsLine(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // progressBar draws one line on stderr while a load runs (terminals only).

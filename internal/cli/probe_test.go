@@ -16,6 +16,9 @@ import (
 	"fortio.org/fortio/fhttp"
 	"fortio.org/fortio/periodic"
 	"fortio.org/log"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meshready/meshready/internal/evidence"
 )
@@ -161,5 +164,97 @@ func TestEvidenceImportFortio(t *testing.T) {
 	}
 	if code, _, _ := runMain(t, "evidence", "import", "fortio", filepath.Join(dir, "missing.json"), "--evidence-dir", dir); code != 2 {
 		t.Errorf("missing file: exit %d", code)
+	}
+}
+
+// grpcLoopback starts a real grpc-go server with the standard health
+// service on 127.0.0.1: "" and "up" SERVING, "down" NOT_SERVING.
+func grpcLoopback(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	h := health.NewServer()
+	h.SetServingStatus("up", healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus("down", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s, h)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return "grpc://" + ln.Addr().String()
+}
+
+func TestProbeGRPCLoadJSON(t *testing.T) {
+	url := grpcLoopback(t)
+	var dir, out, errs string
+	code := -1
+	for attempt := 0; attempt < 3 && code != 0; attempt++ { // a timing run: see TestProbeLoadJSONAndEvidence
+		dir = t.TempDir()
+		code, out, errs = runMain(t, "probe", "load", "--url", url, "--grpc-service", "up", "--qps", "100", "--duration", "300ms", "--evidence-dir", dir, "-o", "json")
+	}
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	var rec struct {
+		Kind, Target, Verdict string
+		Parameters            map[string]any
+		Results               struct {
+			Requests, Errors int64
+			AchievedQPS      float64
+			LatencyMs        struct{ P50, P90, P99, P999 float64 }
+			StatusCodes      map[string]int64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("stdout is not the JSON record: %v\n%s", err, out)
+	}
+	r := rec.Results
+	if rec.Kind != "load" || rec.Target != url || rec.Verdict != "pass" || r.Requests != 30 || r.Errors != 0 || r.StatusCodes["SERVING"] != 30 || r.LatencyMs.P50 <= 0 || r.AchievedQPS <= 0 {
+		t.Errorf("record %+v", rec)
+	}
+	if rec.Parameters["protocol"] != "grpc" || rec.Parameters["grpcService"] != "up" {
+		t.Errorf("parameters %v", rec.Parameters)
+	}
+	// NOT_SERVING: every check an error, named in the text output; exit 3.
+	code, out, _ = runMain(t, "probe", "soak", "--url", url, "--grpc-service", "down", "--qps", "50", "--duration", "200ms", "--evidence-dir", dir)
+	if code != 3 || !strings.Contains(out, "answers     NOT_SERVING 10") || !strings.Contains(out, "answered NOT_SERVING") {
+		t.Errorf("soak NOT_SERVING: exit %d\n%s", code, out)
+	}
+}
+
+func TestProbeGRPCHealth(t *testing.T) {
+	url := grpcLoopback(t)
+	dir := t.TempDir()
+	code, out, errs := runMain(t, "probe", "grpc-health", "--url", url, "--service", "up", "--evidence-dir", dir)
+	if code != 0 || !strings.Contains(out, "PASS") || !strings.Contains(out, "SERVING in") {
+		t.Errorf("serving: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = runMain(t, "probe", "grpc-health", "--url", url, "--service", "down", "--evidence-dir", dir, "-o", "json")
+	var rec evidence.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("stdout is not the JSON record: %v\n%s", err, out)
+	}
+	if code != 3 || rec.Kind != evidence.KindGRPCHealth || rec.Verdict != evidence.Fail || rec.Results.GRPCHealth == nil || rec.Results.GRPCHealth.Status != "NOT_SERVING" {
+		t.Errorf("not serving: exit %d, %+v", code, rec)
+	}
+	recs, _, _ := evidence.List(dir)
+	if len(recs) != 2 || recs[0].Kind != evidence.KindGRPCHealth {
+		t.Errorf("evidence dir holds %d records", len(recs))
+	}
+	// Usage errors exit 2, with the reason.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"probe", "circuit-breaker", "--url", url}, "speaks HTTP only"},
+		{[]string{"probe", "grpc-health", "--url", "http://127.0.0.1:9/"}, "want grpc://host:port"},
+		{[]string{"probe", "load", "--url", url, "--body", "x"}, "--body"},
+		{[]string{"probe", "load", "--url", url, "--ca", "ca.pem"}, "use grpcs://"},
+	} {
+		code, _, errs := runMain(t, append(c.args, "--evidence-dir", dir)...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, %q; want 2 saying %q", c.args, code, errs, c.want)
+		}
 	}
 }

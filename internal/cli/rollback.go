@@ -35,9 +35,11 @@ func newRollbackCmd(io IO) *cobra.Command {
 type RollbackCheckOptions struct {
 	ConfigPath string
 	Prometheus telemetry.Options
-	Step       time.Duration
-	Output     string
-	Now        time.Time // fixed clock for tests; zero means now
+	// Kubeconfig and Context pick the cluster --prometheus auto searches.
+	Kubeconfig, Context string
+	Step                time.Duration
+	Output              string
+	Now                 time.Time // fixed clock for tests; zero means now
 }
 
 func newRollbackCheckCmd(io IO) *cobra.Command {
@@ -54,11 +56,17 @@ for does). Each trigger's value, threshold, query and verdict are printed.
 A query that returns no series fires nothing (as with an alert rule); write
 "or vector(0)" in the query if absence must count.
 
+--prometheus auto uses the Prometheus Service found in the cluster of the
+kubeconfig context (--kubeconfig, --context): through the API server's
+service proxy with the kubeconfig's credentials, or directly in a pod.
+The Service chosen is printed on stderr.
+
 Exit codes: 0 hold (no trigger fired), 3 roll back (a trigger fired, even if
 another could not be evaluated), 1 Prometheus could not answer (the message
 says why), 2 usage or config error.`,
 		Example: `  meshready rollback check --prometheus http://prometheus.monitoring:9090
-  meshready rollback check --prometheus https://prom.example.com --prometheus-token-file token -o json`,
+  meshready rollback check --prometheus https://prom.example.com --prometheus-token-file token -o json
+  meshready rollback check --prometheus auto --context prod`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,7 +76,9 @@ says why), 2 usage or config error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ConfigPath, "config", "", "path of meshready.yaml (default ./meshready.yaml)")
-	f.StringVar(&o.Prometheus.Prometheus, "prometheus", "", "Prometheus base URL, e.g. http://prometheus.monitoring:9090 (user:password@ in it is basic auth)")
+	f.StringVar(&o.Prometheus.Prometheus, "prometheus", "", "Prometheus base URL, e.g. http://prometheus.monitoring:9090 (user:password@ in it is basic auth), or auto to use the Prometheus Service found in the cluster")
+	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file, for --prometheus auto (default $KUBECONFIG, ~/.kube/config, in-cluster)")
+	f.StringVar(&o.Context, "context", "", "kubeconfig context, for --prometheus auto (default the current one)")
 	f.StringVar(&o.Prometheus.PrometheusTokenFile, "prometheus-token-file", "", "file holding a bearer token for Prometheus (read for every request)")
 	f.StringVar(&o.Prometheus.PrometheusBasicAuthFile, "prometheus-basic-auth-file", "", "file holding one line user:password for Prometheus")
 	f.StringVar(&o.Prometheus.PrometheusCAFile, "prometheus-ca", "", "PEM bundle of the CA that signed Prometheus' certificate")
@@ -84,7 +94,7 @@ func RunRollbackCheck(ctx context.Context, io IO, o *RollbackCheckOptions) error
 		return exitcode.Usagef(fmt.Errorf("-o %q: want text or json", o.Output))
 	}
 	if o.Prometheus.Prometheus == "" {
-		return exitcode.Usagef(errors.New("--prometheus URL is required: the triggers are PromQL queries"))
+		return exitcode.Usagef(errors.New("--prometheus URL (or --prometheus auto) is required: the triggers are PromQL queries"))
 	}
 	cfg, err := loadConfig(o.ConfigPath, []string{"."})
 	if err != nil {
@@ -103,6 +113,11 @@ func RunRollbackCheck(ctx context.Context, io IO, o *RollbackCheckOptions) error
 	}
 	popts := o.Prometheus
 	popts.Time = now
+	if missing, err := findPrometheus(ctx, io, &popts, o.Kubeconfig, o.Context, popts.Timeout); err != nil {
+		return err
+	} else if missing != "" {
+		return fmt.Errorf("cannot evaluate the rollback triggers: %s", missing)
+	}
 	client, err := telemetry.New(popts)
 	if err != nil {
 		return exitcode.Usagef(err)

@@ -6,7 +6,9 @@
 //
 //   - Only the kinds asked for (the union of the enabled checks' Reads).
 //     Discovery says which of them the server serves, in which version.
-//   - Built-in kinds are listed with the typed clientset in protobuf.
+//   - Built-in kinds are listed in protobuf and decoded straight into
+//     client-go's types, each page read into a buffer reused by the next
+//     (body.go).
 //   - Custom resources (Istio, Gateway API, Prometheus Operator...) are
 //     listed as JSON and decoded by internal/loader, so their typed forms
 //     are exactly the ones manifest files give (client-go Istio types,
@@ -26,6 +28,11 @@
 //     other (each namespace's list is consistent in itself). At most
 //     Options.Concurrency requests are in flight, and the whole load is
 //     bounded by Options.Timeout.
+//   - Lists are consistent reads (no resourceVersion). The API server
+//     (1.31 and later) serves them from its watch cache as well; asking
+//     for resourceVersion=0 (whatever the cache holds, possibly a little
+//     stale, and unpaged) was measured on a 40,000-object mesh and saved
+//     nothing on either side, so the snapshot stays current.
 //   - Responses are not gzipped when the API server is on a loopback
 //     address or meshready runs in a pod: compressing costs the server
 //     more than the transfer it saves there.
@@ -68,7 +75,10 @@ import (
 // Origin is the Origin.File of every object read from a cluster.
 const Origin = "cluster"
 
-// Defaults of Options.
+// Defaults of Options. Bigger pages are no cheaper: on a 40,000-object
+// mesh, pages of 5,000 cost the API server three times the CPU of pages
+// of 500 (and took twice as long), and 4 or 16 requests in flight instead
+// of 8 made no measurable difference.
 const (
 	DefaultTimeout     = 60 * time.Second
 	DefaultPageSize    = 500
@@ -253,11 +263,13 @@ type session struct {
 	o       Options
 	host    string
 	context string
-	typed   kubernetes.Interface // protobuf
+	typed   kubernetes.Interface // protobuf, for the few single GETs
+	pb      rest.Interface       // protobuf, for lists of built-in kinds
 	raw     rest.Interface       // JSON, for custom resources, Tables and /version
 	meta    metadata.Interface
 	disc    discovery.DiscoveryInterface
 	sem     chan struct{}
+	bodies  bodyBuffers
 
 	res      *Result
 	mu       sync.Mutex // guards res.KindErrors, res.InputErrors
@@ -295,6 +307,11 @@ func newSession(cfg *rest.Config, ctxName string, o Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	pb.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	pbRaw, err := rest.UnversionedRESTClientFor(pb)
+	if err != nil {
+		return nil, err
+	}
 	js := rest.CopyConfig(cfg)
 	js.ContentType = "application/json"
 	js.AcceptContentTypes = "application/json"
@@ -313,8 +330,8 @@ func newSession(cfg *rest.Config, ctxName string, o Options) (*session, error) {
 	}
 	return &session{
 		o: o, host: cfg.Host, context: ctxName,
-		typed: typed, raw: raw, meta: md, disc: dc,
-		sem: make(chan struct{}, o.Concurrency),
+		typed: typed, pb: pbRaw, raw: raw, meta: md, disc: dc,
+		sem: make(chan struct{}, o.Concurrency), bodies: make(bodyBuffers, o.Concurrency),
 	}, nil
 }
 

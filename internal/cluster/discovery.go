@@ -134,7 +134,6 @@ type job struct {
 	gv            schema.GroupVersion
 	resource      string
 	mode          mode
-	list          listFunc
 	custom        bool
 	clusterScoped bool
 
@@ -171,7 +170,7 @@ func (l *session) plan(s *served, kinds []string) []*job {
 					Remediation: "meshready reads " + gv.String() + " " + kind + " (Kubernetes 1.25 or later serves it)"})
 				continue
 			}
-			j := &job{key: key, kind: kind, gv: gv, resource: b.resource, mode: modeTyped, list: b.list, clusterScoped: !r.Namespaced}
+			j := &job{key: key, kind: kind, gv: gv, resource: b.resource, mode: modeTyped, clusterScoped: !r.Namespaced}
 			switch key {
 			case snapshot.ConfigMap:
 				j.mode = modeMetadata

@@ -1,87 +1,53 @@
 package cluster
 
 import (
-	"context"
 	"sort"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/meshready/meshready/internal/mesh"
 	"github.com/meshready/meshready/internal/snapshot"
 )
 
-// listFunc lists one page of a built-in kind, in one namespace or all
-// (""), with the typed clientset (protobuf on the wire).
-type listFunc func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error)
-
-// builtin is a kind of the Kubernetes API itself, listed with the typed
-// clientset. Its version is the one the loader decodes.
+// builtin is a kind of the Kubernetes API itself, listed in protobuf into
+// the clientset's Go type. Its version is the one the loader decodes.
 type builtin struct {
 	group, version, resource string
-	list                     listFunc
 }
 
 // builtins lists the built-in kinds meshready can read. ConfigMap and
 // Secret are here for their group and resource, but are never listed with
-// their data (see load.go).
+// their data (see configmaps.go and fetchTable).
 var builtins = map[string]builtin{
-	snapshot.Namespace: {"", "v1", "namespaces", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.CoreV1().Namespaces().List(ctx, o)
-	}},
-	snapshot.Service: {"", "v1", "services", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.CoreV1().Services(ns).List(ctx, o)
-	}},
-	snapshot.Pod: {"", "v1", "pods", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.CoreV1().Pods(ns).List(ctx, o)
-	}},
-	snapshot.Node: {"", "v1", "nodes", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.CoreV1().Nodes().List(ctx, o)
-	}},
-	snapshot.ServiceAccount: {"", "v1", "serviceaccounts", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.CoreV1().ServiceAccounts(ns).List(ctx, o)
-	}},
-	snapshot.Endpoints: {"", "v1", "endpoints", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.CoreV1().Endpoints(ns).List(ctx, o) //nolint:staticcheck // Endpoints is deprecated but still read by meshready when asked
-	}},
-	snapshot.ConfigMap: {"", "v1", "configmaps", nil},
-	snapshot.Secret:    {"", "v1", "secrets", nil},
-	snapshot.Deployment: {"apps", "v1", "deployments", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AppsV1().Deployments(ns).List(ctx, o)
-	}},
-	snapshot.StatefulSet: {"apps", "v1", "statefulsets", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AppsV1().StatefulSets(ns).List(ctx, o)
-	}},
-	snapshot.DaemonSet: {"apps", "v1", "daemonsets", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AppsV1().DaemonSets(ns).List(ctx, o)
-	}},
-	snapshot.ReplicaSet: {"apps", "v1", "replicasets", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AppsV1().ReplicaSets(ns).List(ctx, o)
-	}},
-	snapshot.HorizontalPodAutoscaler: {"autoscaling", "v2", "horizontalpodautoscalers", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, o)
-	}},
-	snapshot.PodDisruptionBudget: {"policy", "v1", "poddisruptionbudgets", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, o)
-	}},
-	snapshot.EndpointSlice: {"discovery.k8s.io", "v1", "endpointslices", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
-	}},
-	snapshot.MutatingWebhookConfiguration: {"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, o)
-	}},
-	snapshot.ValidatingWebhookConfiguration: {"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, o)
-	}},
-	snapshot.NetworkPolicy: {"networking.k8s.io", "v1", "networkpolicies", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.NetworkingV1().NetworkPolicies(ns).List(ctx, o)
-	}},
-	snapshot.Ingress: {"networking.k8s.io", "v1", "ingresses", func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-		return c.NetworkingV1().Ingresses(ns).List(ctx, o)
-	}},
+	snapshot.Namespace:                      {"", "v1", "namespaces"},
+	snapshot.Service:                        {"", "v1", "services"},
+	snapshot.Pod:                            {"", "v1", "pods"},
+	snapshot.Node:                           {"", "v1", "nodes"},
+	snapshot.ServiceAccount:                 {"", "v1", "serviceaccounts"},
+	snapshot.Endpoints:                      {"", "v1", "endpoints"},
+	snapshot.ConfigMap:                      {"", "v1", "configmaps"},
+	snapshot.Secret:                         {"", "v1", "secrets"},
+	snapshot.Deployment:                     {"apps", "v1", "deployments"},
+	snapshot.StatefulSet:                    {"apps", "v1", "statefulsets"},
+	snapshot.DaemonSet:                      {"apps", "v1", "daemonsets"},
+	snapshot.ReplicaSet:                     {"apps", "v1", "replicasets"},
+	snapshot.HorizontalPodAutoscaler:        {"autoscaling", "v2", "horizontalpodautoscalers"},
+	snapshot.PodDisruptionBudget:            {"policy", "v1", "poddisruptionbudgets"},
+	snapshot.EndpointSlice:                  {"discovery.k8s.io", "v1", "endpointslices"},
+	snapshot.MutatingWebhookConfiguration:   {"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"},
+	snapshot.ValidatingWebhookConfiguration: {"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations"},
+	snapshot.NetworkPolicy:                  {"networking.k8s.io", "v1", "networkpolicies"},
+	snapshot.Ingress:                        {"networking.k8s.io", "v1", "ingresses"},
+}
+
+// newList returns an empty list of a built-in kind (a *corev1.PodList for
+// Pod), from client-go's scheme.
+func newList(gv schema.GroupVersion, kind string) (runtime.Object, error) {
+	return scheme.Scheme.New(gv.WithKind(kind + "List"))
 }
 
 // customResources names the plural resource of the custom kinds meshready

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 
 	"github.com/meshready/meshready/internal/loader"
 	"github.com/meshready/meshready/internal/snapshot"
@@ -253,13 +254,24 @@ func newObject(j *job, m metav1.Object, typed any) *snapshot.Object {
 	}
 }
 
-// fetchTyped lists a built-in kind with the typed clientset (protobuf).
+// fetchTyped lists a built-in kind in protobuf, into the Go type of the
+// client-go clientset (the one the loader decodes).
 func (l *session) fetchTyped(j *job, ns string) fetchFunc {
 	gvk := j.gv.WithKind(j.kind)
+	path := apiPath(j.gv, ns, j.resource)
 	return func(ctx context.Context, opts metav1.ListOptions) (page, error) {
-		list, err := j.list(ctx, l.typed, ns, opts)
+		list, err := newList(j.gv, j.kind)
 		if err != nil {
 			return page{}, err
+		}
+		body, release, err := l.bodies.readBody(ctx, l.listRequest(l.pb, path, opts))
+		if err != nil {
+			return page{}, err
+		}
+		err = decodeList(body, list, j.kind+"List")
+		release()
+		if err != nil {
+			return page{}, fmt.Errorf("%s: %v", path, err)
 		}
 		items, err := meta.ExtractList(list)
 		if err != nil {
@@ -296,24 +308,16 @@ func apiPath(gv schema.GroupVersion, ns, resource string) string {
 	return p + "/" + resource
 }
 
-func (l *session) listRequest(ctx context.Context, path string, opts metav1.ListOptions, accept string, params ...string) ([]byte, error) {
-	req := l.raw.Get().AbsPath(path).Param("limit", strconv.FormatInt(opts.Limit, 10))
+// listRequest builds the GET of one list page.
+func (l *session) listRequest(c rest.Interface, path string, opts metav1.ListOptions, params ...string) *rest.Request {
+	req := c.Get().AbsPath(path).Param("limit", strconv.FormatInt(opts.Limit, 10))
 	if opts.Continue != "" {
 		req = req.Param("continue", opts.Continue)
 	}
 	for i := 0; i+1 < len(params); i += 2 {
 		req = req.Param(params[i], params[i+1])
 	}
-	if accept != "" {
-		req = req.SetHeader("Accept", accept)
-	}
-	res := req.Do(ctx)
-	// Error (not Raw) decodes a Status body into a StatusError, so that a
-	// 403 is recognised as one.
-	if err := res.Error(); err != nil {
-		return nil, err
-	}
-	return res.Raw()
+	return req
 }
 
 // fetchJSON lists a custom kind as JSON and decodes each page with
@@ -322,10 +326,11 @@ func (l *session) listRequest(ctx context.Context, path string, opts metav1.List
 func (l *session) fetchJSON(j *job, ns string) fetchFunc {
 	path := apiPath(j.gv, ns, j.resource)
 	return func(ctx context.Context, opts metav1.ListOptions) (page, error) {
-		body, err := l.listRequest(ctx, path, opts, "")
+		body, release, err := l.bodies.readBody(ctx, l.listRequest(l.raw, path, opts))
 		if err != nil {
 			return page{}, err
 		}
+		defer release()
 		lm, err := listMeta(body)
 		if err != nil {
 			return page{}, fmt.Errorf("%s: %v", path, err)
@@ -409,12 +414,15 @@ func (l *session) fetchMetadata(j *job, ns string) fetchFunc {
 func (l *session) fetchTable(j *job, ns string) fetchFunc {
 	path := apiPath(j.gv, ns, j.resource)
 	return func(ctx context.Context, opts metav1.ListOptions) (page, error) {
-		body, err := l.listRequest(ctx, path, opts, "application/json;as=Table;v=v1;g=meta.k8s.io", "includeObject", "Metadata")
+		req := l.listRequest(l.raw, path, opts, "includeObject", "Metadata").SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+		body, release, err := l.bodies.readBody(ctx, req)
 		if err != nil {
 			return page{}, err
 		}
 		var t metav1.Table
-		if err := json.Unmarshal(body, &t); err != nil {
+		err = json.Unmarshal(body, &t)
+		release()
+		if err != nil {
 			return page{}, fmt.Errorf("%s: %v", path, err)
 		}
 		if t.Kind != "Table" {

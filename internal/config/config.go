@@ -19,6 +19,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/meshready/meshready/internal/rules"
 )
 
 // FileName is the name meshready looks for beside its inputs.
@@ -56,6 +58,10 @@ type Config struct {
 
 	Waivers  []Waiver `yaml:"waivers"`
 	Rollback Rollback `yaml:"rollback"`
+
+	// Rules are the platform's own rules: CEL over matching objects, each
+	// evaluated as item custom.<id> (see internal/rules).
+	Rules []rules.Rule `yaml:"rules"`
 
 	// Path is where the config was read from ("" for defaults); document
 	// and store paths are relative to its directory.
@@ -320,6 +326,7 @@ func (c *Config) Validate() []error {
 			bad("documents[%s]: empty path", id)
 		}
 	}
+	errs = append(errs, rules.CompileAll(c.Rules)...)
 	return errs
 }
 

@@ -35,8 +35,15 @@ type Options struct {
 	Version      string
 	Inputs       report.Inputs
 	Attestations []attest.Record
+	// AttestationsError, when set, is why the attestation store could not
+	// be read: the manual and sign-off parts say error with it.
+	AttestationsError error
 	// Sources says which kinds of truth are available besides config and docs.
 	Telemetry bool // a Prometheus was given
+	// TelemetryMissing, when set, replaces the pending message of the
+	// telemetry parts when no Prometheus is given (e.g. what `--prometheus
+	// auto` searched and did not find).
+	TelemetryMissing string
 	// TelemetryClient, when set, evaluates the telemetry parts: their Funcs
 	// reach it as check.Context.Telemetry (setting it implies Telemetry).
 	TelemetryClient *telemetry.Client
@@ -50,7 +57,7 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 		o.Now = time.Now()
 	}
 	cfg := o.Config
-	units := filter(expand(snap, cfg, o.Items), o.Only, o.Skip)
+	units := filter(expand(snap, cfg, withRules(o.Items, cfg)), o.Only, o.Skip)
 
 	// Sign-offs approve the evaluated state, so they are evaluated last,
 	// against the digest of everything else.
@@ -63,7 +70,8 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 		}
 	}
 	results := make([]report.Item, len(units))
-	evaluateAll(snap, &o, units, state, results)
+	runs := make([][]report.LoadRun, len(units))
+	evaluateAll(snap, &o, units, state, results, runs)
 	for _, i := range signoffs {
 		results[i] = report.Item{ID: units[i].ID} // evaluated below, outside the digest
 	}
@@ -73,6 +81,7 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 		Tool:          report.Tool{Name: "meshready", Version: o.Version},
 		Inputs:        o.Inputs,
 		Items:         results,
+		LoadRuns:      collectLoadRuns(units, state, runs),
 	}
 	for _, e := range snap.InputErrors {
 		r.InputErrors = append(r.InputErrors, report.InputError{File: e.File, Line: e.Line, Message: e.Message})
@@ -92,8 +101,9 @@ func Run(snap *snapshot.Snapshot, o Options) *report.Report {
 
 func isSignoff(id string) bool { return strings.HasPrefix(id, "signoff.") }
 
-// evaluateAll evaluates the units at the given indexes on a bounded pool.
-func evaluateAll(snap *snapshot.Snapshot, o *Options, units []Unit, idx []int, results []report.Item) {
+// evaluateAll evaluates the units at the given indexes on a bounded pool;
+// runs[i] receives the load runs unit i relied on.
+func evaluateAll(snap *snapshot.Snapshot, o *Options, units []Unit, idx []int, results []report.Item, runs [][]report.LoadRun) {
 	par := o.Parallelism
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -105,7 +115,7 @@ func evaluateAll(snap *snapshot.Snapshot, o *Options, units []Unit, idx []int, r
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = evaluate(snap, o, units[i])
+				results[i], runs[i] = evaluate(snap, o, units[i])
 			}
 		}()
 	}
@@ -215,8 +225,9 @@ func filter(units []Unit, only, skip []string) []Unit {
 	return out
 }
 
-// evaluate runs every part of one unit.
-func evaluate(snap *snapshot.Snapshot, o *Options, u Unit) report.Item {
+// evaluate runs every part of one unit; it also returns the load runs its
+// parts attached.
+func evaluate(snap *snapshot.Snapshot, o *Options, u Unit) (report.Item, []report.LoadRun) {
 	it := report.Item{
 		ID: u.ID, Section: u.Section, Group: u.Group, Title: u.Title,
 		Kind: u.Kind, Severity: u.Severity, Findings: []report.Finding{},
@@ -224,15 +235,16 @@ func evaluate(snap *snapshot.Snapshot, o *Options, u Unit) report.Item {
 	if u.Service != nil {
 		it.Service = u.Service.Name
 	}
+	var runs []report.LoadRun
 	for _, p := range u.KindParts() {
-		st, msg, fs := evaluatePart(snap, o, u, p, &it)
+		st, msg, fs := evaluatePart(snap, o, u, p, &it, &runs)
 		it.Parts = append(it.Parts, report.PartResult{Part: string(p), Status: st, Message: msg})
 		it.Findings = append(it.Findings, fs...)
 	}
-	return it
+	return it, runs
 }
 
-func evaluatePart(snap *snapshot.Snapshot, o *Options, u Unit, p check.Part, it *report.Item) (st report.Status, msg string, fs []report.Finding) {
+func evaluatePart(snap *snapshot.Snapshot, o *Options, u Unit, p check.Part, it *report.Item, runs *[]report.LoadRun) (st report.Status, msg string, fs []report.Finding) {
 	defer func() {
 		// A check's bug must not take the run down: the item says error.
 		if r := recover(); r != nil {
@@ -252,6 +264,9 @@ func evaluatePart(snap *snapshot.Snapshot, o *Options, u Unit, p check.Part, it 
 		}
 	case check.Telemetry:
 		if !o.Telemetry && o.TelemetryClient == nil {
+			if o.TelemetryMissing != "" {
+				return pending(p, o.TelemetryMissing)
+			}
 			return pending(p, "needs Prometheus: pass --prometheus URL")
 		}
 		if fn == nil {
@@ -279,6 +294,7 @@ func evaluatePart(snap *snapshot.Snapshot, o *Options, u Unit, p check.Part, it 
 	c.Attestations = o.Attestations
 	c.Telemetry = o.TelemetryClient
 	fn(c)
+	*runs = append(*runs, c.LoadRuns()...)
 	return c.Result()
 }
 
@@ -333,6 +349,11 @@ func CheckDocument(c *check.Context, itemID string, headings []string) {
 // manualPart reads the newest attestation for the item.
 func manualPart(o *Options, u Unit, it *report.Item) (report.Status, string, []report.Finding) {
 	p := string(check.Manual)
+	if o.AttestationsError != nil {
+		reason, fix := attest.Explain(o.AttestationsError)
+		msg := "cannot read the attestation store: " + reason
+		return report.Error, msg, []report.Finding{{Status: report.Error, Part: p, Message: msg, Remediation: fix}}
+	}
 	rec := attest.Latest(o.Attestations, u.Meta.ID)
 	if rec == nil {
 		msg := fmt.Sprintf("no attestation recorded: run `meshready attest %s --by NAME --evidence URL` (or add it to %s)", u.Meta.ID, attestPath(o.Config))
@@ -474,9 +495,9 @@ func finish(r *report.Report) {
 	}
 }
 
-// Digest hashes the evaluated state: item IDs, statuses and findings, not
-// timestamps, attestations or sign-offs (a sign-off must not change what it
-// signs). Fields are written to the hash directly, each followed by a NUL, in
+// Digest hashes the evaluated state: item IDs, statuses and findings, and the
+// load runs they relied on (see digestLoadRuns), not the report's time,
+// attestations or sign-offs (a sign-off must not change what it signs). Fields are written to the hash directly, each followed by a NUL, in
 // item-ID order, so the digest is the same whatever the output format and
 // however the report was produced (a JSON report re-parsed gives it back).
 func Digest(r *report.Report) string {
@@ -527,6 +548,7 @@ func Digest(r *report.Report) string {
 			}
 		}
 	}
+	digestLoadRuns(field, r.LoadRuns)
 	w.Flush()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

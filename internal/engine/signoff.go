@@ -21,6 +21,11 @@ func evaluateSignoff(o *Options, u Unit, r *report.Report) report.Item {
 		it.Findings = append(it.Findings, report.Finding{Status: st, Part: part, Message: msg, Remediation: fix})
 	}
 	renew := fmt.Sprintf("meshready check ... -o json=report.json && meshready signoff %s --by NAME --report report.json", team)
+	if o.AttestationsError != nil {
+		reason, fix := attest.Explain(o.AttestationsError)
+		add(report.Error, "cannot read the attestation store: "+reason, fix)
+		return it
+	}
 	rec := attest.Latest(o.Attestations, u.ID)
 	if rec == nil {
 		add(report.Pending, fmt.Sprintf("no %s team sign-off recorded", team), renew)

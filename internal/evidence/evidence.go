@@ -43,10 +43,11 @@ const (
 	KindMTLS           = "mtls"
 	KindAuthn          = "authn"
 	KindAuthz          = "authz"
+	KindGRPCHealth     = "grpc-health"
 )
 
 // Kinds lists every probe kind.
-var Kinds = []string{KindLoad, KindStep, KindSoak, KindCircuitBreaker, KindRetries, KindFault, KindRecovery, KindTLS, KindMTLS, KindAuthn, KindAuthz}
+var Kinds = []string{KindLoad, KindStep, KindSoak, KindCircuitBreaker, KindRetries, KindFault, KindRecovery, KindTLS, KindMTLS, KindAuthn, KindAuthz, KindGRPCHealth}
 
 // Record is one verification run.
 type Record struct {
@@ -82,7 +83,10 @@ type Results struct {
 	AchievedQPS float64  `json:"achievedQPS"`
 	LatencyMs   *Latency `json:"latencyMs,omitempty"`
 
-	ErrorRate   float64          `json:"errorRate"`
+	ErrorRate float64 `json:"errorRate"`
+	// StatusCodes count what the requests got: HTTP status codes ("200"),
+	// or for gRPC health checks the serving status of an answer ("SERVING",
+	// "NOT_SERVING") or the status code of a failed call ("UNAVAILABLE").
 	StatusCodes map[string]int64 `json:"statusCodes,omitempty"`
 	// TransportErrors are requests that got no HTTP response (refused, reset, timeout).
 	TransportErrors int64 `json:"transportErrors,omitempty"`
@@ -113,6 +117,7 @@ type Results struct {
 	MTLS           *MTLSResults           `json:"mtls,omitempty"`
 	Authn          []Case                 `json:"authn,omitempty"`
 	Authz          []Case                 `json:"authz,omitempty"`
+	GRPCHealth     *GRPCHealthResults     `json:"grpcHealth,omitempty"`
 }
 
 // Latency holds percentiles in milliseconds.
@@ -227,6 +232,16 @@ type MTLSResults struct {
 	Refused bool   `json:"refused"`
 	Outcome string `json:"outcome"` // "connection reset", "HTTP 200", ...
 	Status  int    `json:"status,omitempty"`
+}
+
+// GRPCHealthResults: what one grpc.health.v1.Health/Check call got.
+type GRPCHealthResults struct {
+	Service string `json:"service"` // "" is the whole server
+	// Status is the serving status answered (SERVING, NOT_SERVING,
+	// SERVICE_UNKNOWN) or the status code of the failed call (UNAVAILABLE...).
+	Status    string  `json:"status"`
+	LatencyMs float64 `json:"latencyMs"`
+	Error     string  `json:"error,omitempty"`
 }
 
 // Case is one request of an authn/authz table and what it got.

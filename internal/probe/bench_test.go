@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"fortio.org/fortio/fgrpc"
 	"fortio.org/fortio/fhttp"
 	"fortio.org/fortio/periodic"
 	"fortio.org/log"
@@ -87,6 +88,56 @@ func BenchmarkOpenLoop5k(b *testing.B) {
 		b.Logf("fortio std client (net/http): %d requests, %.1f req/s, p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms (codes %v)",
 			sres.DurationHistogram.Count, sres.ActualQPS, sp[50], sp[90], sp[99], sp[99.9], sres.RetCodes)
 		b.Logf("fortio fast client:           %d requests, %.1f req/s, p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms (codes %v)",
+			fres.DurationHistogram.Count, fres.ActualQPS, fp[50], fp[90], fp[99], fp[99.9], fres.RetCodes)
+	}
+}
+
+// BenchmarkGRPCOpenLoop2k holds 2,000 grpc.health.v1.Health/Check calls a
+// second for 10 s against a real grpc-go health server on loopback, with
+// meshready's open-loop runner (one HTTP/2 connection, 16 concurrent
+// calls) and then with fortio's gRPC runner (fgrpc.RunGRPCTest: 16
+// goroutines, each with its own connection, -uniform, 10 µs resolution).
+// Run it once:
+//
+//	go test ./internal/probe -run '^$' -bench GRPCOpenLoop2k -benchtime 1x
+//
+// Figures: see the README notes (internal/probe's gRPC section).
+func BenchmarkGRPCOpenLoop2k(b *testing.B) {
+	const (
+		qps   = 2000
+		dur   = 10 * time.Second
+		conns = 16
+	)
+	s := newGRPCServer(b, nil)
+	log.SetLogLevelQuiet(log.Error)
+	for range b.N {
+		run, err := RunLoad(context.Background(), Target{URL: s.url}, Plan{QPS: qps, Duration: dur, Connections: conns})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fres, err := fgrpc.RunGRPCTest(&fgrpc.GRPCRunnerOptions{
+			RunnerOptions: periodic.RunnerOptions{QPS: qps, Duration: dur, NumThreads: conns, Out: io.Discard, Resolution: 1e-5, Uniform: true, Percentiles: []float64{50, 90, 99, 99.9}},
+			Destination:   s.addr,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fp := map[float64]float64{}
+		for _, p := range fres.DurationHistogram.Percentiles {
+			fp[p.Percentile] = p.Value * 1000
+		}
+		ach := run.AchievedQPS()
+		p50 := ms(run.All.Quantile(50))
+		b.ReportMetric(ach, "req/s")
+		b.ReportMetric(100*(ach-qps)/qps, "rate-err-%")
+		b.ReportMetric(p50, "p50-ms")
+		b.ReportMetric(ms(run.All.Quantile(99)), "p99-ms")
+		b.ReportMetric(fres.ActualQPS, "fortio-req/s")
+		b.ReportMetric(fp[50], "fortio-p50-ms")
+		b.ReportMetric(fp[99], "fortio-p99-ms")
+		b.Logf("meshready: %d checks, %d errors, %.1f req/s, p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms; schedule lag p50 %.3f p99 %.3f ms",
+			run.Requests, run.Errors, ach, p50, ms(run.All.Quantile(90)), ms(run.All.Quantile(99)), ms(run.All.Quantile(99.9)), ms(run.Lag.Quantile(50)), ms(run.Lag.Quantile(99)))
+		b.Logf("fortio fgrpc: %d checks, %.1f req/s, p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms (codes %v)",
 			fres.DurationHistogram.Count, fres.ActualQPS, fp[50], fp[90], fp[99], fp[99.9], fres.RetCodes)
 	}
 }

@@ -26,13 +26,11 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -60,6 +58,9 @@ type Target struct {
 	Insecure   bool
 	ServerName string        // TLS server name to verify (default the URL's host)
 	Timeout    time.Duration // per request (default 30s)
+	// GRPCService is the service name a grpc:// or grpcs:// target's
+	// health is checked for ("" asks about the whole server).
+	GRPCService string
 }
 
 func (t Target) method() string {
@@ -180,9 +181,13 @@ type Run struct {
 	Start, End time.Time
 	Planned    int64
 	Requests   int64 // completed (a response or a transport error)
-	Errors     int64 // transport errors and non-2xx/3xx responses
+	Errors     int64 // transport errors, non-2xx/3xx responses, gRPC checks not SERVING
 	Transport  int64 // no HTTP response
 	Codes      map[int]int64
+	// GRPCCodes count what each gRPC health check got: the serving status
+	// of an answered check (SERVING, NOT_SERVING...), else the RPC's status
+	// code (UNAVAILABLE, DEADLINE_EXCEEDED...). Only SERVING is a success.
+	GRPCCodes  map[string]int64
 	All        *Hist // latency from the intended send time (what users see; see outcome.from)
 	Lag        *Hist // how late requests were sent (busy connections, or OS timer slack)
 	Service    *Hist // from the actual send time
@@ -244,10 +249,19 @@ func (r *Run) fill(res *evidence.Results) {
 	res.ScheduleLagMs = r.Lag.Latency()
 	res.TransportErrors = r.Transport
 	res.Unsent = r.Unsent
-	res.StatusCodes = map[string]int64{}
-	for c, n := range r.Codes {
-		res.StatusCodes[strconv.Itoa(c)] = n
+	res.StatusCodes = statusCodes(r.Codes, r.GRPCCodes)
+}
+
+// statusCodes merges HTTP status counts and gRPC outcome counts (a run has one or the other).
+func statusCodes(http map[int]int64, grpc map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for c, n := range http {
+		out[strconv.Itoa(c)] += n
 	}
+	for c, n := range grpc {
+		out[c] += n
+	}
+	return out
 }
 
 type outcome struct {
@@ -257,10 +271,7 @@ type outcome struct {
 	// time when its worker was idle and only the OS woke it late (that lag
 	// is the load generator's, recorded apart in Run.Lag).
 	intended, from, sent, done time.Time
-	status                     int
-	err                        error
-	overloaded                 bool
-	attempts                   int
+	answer
 }
 
 func (r *Run) recordUnsent(intended, deadline time.Time, p *Plan) {
@@ -290,18 +301,30 @@ func (r *Run) record(o outcome, p *Plan) {
 	r.All.Record(lat)
 	r.Service.Record(svc)
 	bad := false
-	if o.err != nil {
+	switch {
+	case o.err != nil:
 		r.Transport++
 		bad = true
 		if r.FirstError == "" {
 			r.FirstError = o.err.Error()
 		}
-	} else {
+	case o.grpc != "":
+		r.GRPCCodes[o.grpc]++
+		if !o.grpcOK {
+			bad = true
+			if r.FirstError == "" {
+				r.FirstError = o.grpcDetail
+			}
+		}
+	default:
 		r.Codes[o.status]++
 		if o.status >= 200 && o.status < 400 {
 			r.OK.Record(svc)
 		} else {
 			bad = true
+			if r.FirstError == "" {
+				r.FirstError = fmt.Sprintf("HTTP %d", o.status)
+			}
 		}
 		if o.status == http.StatusServiceUnavailable {
 			r.S503.Record(svc)
@@ -357,35 +380,19 @@ func RunLoad(ctx context.Context, t Target, p Plan) (*Run, error) {
 	if p.Connections <= 0 {
 		p.Connections = DefaultConnections
 	}
-	client, err := t.Client(p.Connections)
+	c, err := t.caller(p)
 	if err != nil {
 		return nil, err
 	}
-	defer client.CloseIdleConnections()
+	defer c.close()
 	planned := int64(p.QPS * p.Duration.Seconds())
 	if planned < 1 {
 		planned = 1
 	}
 	run := &Run{
-		Target: t.URL, TargetQPS: p.QPS, Planned: planned, Codes: map[int]int64{},
+		Target: t.URL, TargetQPS: p.QPS, Planned: planned, Codes: map[int]int64{}, GRPCCodes: map[string]int64{},
 		All: NewHist(), Lag: NewHist(), Service: NewHist(), OK: NewHist(), S503: NewHist(),
 		Events: map[string]time.Duration{}, EventErrors: map[string]string{},
-	}
-	// Build one request template; each send clones it.
-	base, err := http.NewRequest(t.method(), t.URL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("--url: %w", err)
-	}
-	if base.URL.Scheme != "http" && base.URL.Scheme != "https" {
-		return nil, fmt.Errorf("--url %q: want an http:// or https:// URL", t.URL)
-	}
-	for k, vs := range t.Header {
-		for _, v := range vs {
-			base.Header.Add(k, v)
-		}
-	}
-	if t.Header.Get("Host") != "" {
-		base.Host = t.Header.Get("Host")
 	}
 	interval := float64(time.Second) / p.QPS
 	runCtx, cancel := context.WithCancel(ctx)
@@ -404,28 +411,13 @@ func RunLoad(ctx context.Context, t Target, p Plan) (*Run, error) {
 	// target far slower than the rate must not stretch a 30 s run to hours.
 	deadline := start.Add(p.Duration + DispatchGrace(p.Duration))
 	send := func(intended time.Time, slept bool) {
-		req := base.Clone(runCtx)
-		if len(t.Body) > 0 {
-			req.Body = io.NopCloser(bytes.NewReader(t.Body))
-			req.ContentLength = int64(len(t.Body))
-		}
 		o := outcome{intended: intended, sent: time.Now()}
 		o.from = intended
 		if slept {
 			o.from = o.sent
 		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			o.status = resp.StatusCode
-			o.overloaded = resp.Header.Get("X-Envoy-Overloaded") != ""
-			if p.AttemptHeader != "" {
-				o.attempts, _ = strconv.Atoi(resp.Header.Get(p.AttemptHeader))
-			}
-		}
+		o.answer = c.call(runCtx)
 		o.done = time.Now()
-		o.err = err
 		if runCtx.Err() != nil {
 			return // abandoned: neither success nor failure
 		}
@@ -568,6 +560,13 @@ func planParams(t Target, p Plan) map[string]any {
 		"method": t.method(), "http2": t.HTTP2,
 		"latencyFrom": "intended send time (open loop, corrected for coordinated omission)",
 	}
+	if t.IsGRPC() {
+		delete(m, "method")
+		delete(m, "http2")
+		m["protocol"] = "grpc"
+		m["call"] = grpcHealthMethod
+		m["grpcService"] = t.GRPCService
+	}
 	if p.Connections == 0 {
 		m["connections"] = DefaultConnections
 	}
@@ -585,7 +584,11 @@ func judgeRun(r *Run, c Common, label string) []evidence.Reason {
 	}
 	var rs []evidence.Reason
 	rs = append(rs, reason(r.Requests > 0, "%s%d requests completed", label, r.Requests))
-	rs = append(rs, reason(r.ErrorRate() <= th.ErrorRate, "%serror rate %.3f%% (limit %.3f%%)", label, 100*r.ErrorRate(), 100*th.ErrorRate))
+	first := ""
+	if r.FirstError != "" {
+		first = "; first error: " + r.FirstError
+	}
+	rs = append(rs, reason(r.ErrorRate() <= th.ErrorRate, "%serror rate %.3f%% (limit %.3f%%)%s", label, 100*r.ErrorRate(), 100*th.ErrorRate, first))
 	p99 := ms(r.All.Quantile(99))
 	rs = append(rs, reason(p99 <= th.P99LatencyMs, "%sp99 latency %.3f ms (limit %.0f ms)", label, p99, th.P99LatencyMs))
 	ach := r.AchievedQPS()
@@ -681,7 +684,7 @@ func Step(ctx context.Context, o StepOptions) (*evidence.Record, error) {
 	rec := newRecord(evidence.KindStep, o.URL, params)
 	all := NewHist()
 	var total Run
-	total.Codes = map[int]int64{}
+	total.Codes, total.GRPCCodes = map[int]int64{}, map[string]int64{}
 	interrupted := false
 	for i, q := range o.Rates {
 		p := o.Plan
@@ -704,6 +707,9 @@ func Step(ctx context.Context, o StepOptions) (*evidence.Record, error) {
 		for c, n := range run.Codes {
 			total.Codes[c] += n
 		}
+		for c, n := range run.GRPCCodes {
+			total.GRPCCodes[c] += n
+		}
 		if run.Interrupted {
 			interrupted = true
 			break
@@ -717,10 +723,7 @@ func Step(ctx context.Context, o StepOptions) (*evidence.Record, error) {
 	}
 	rec.Results.TransportErrors = total.Transport
 	rec.Results.Unsent = total.Unsent
-	rec.Results.StatusCodes = map[string]int64{}
-	for c, n := range total.Codes {
-		rec.Results.StatusCodes[strconv.Itoa(c)] = n
-	}
+	rec.Results.StatusCodes = statusCodes(total.Codes, total.GRPCCodes)
 	return finish(rec, interrupted), nil
 }
 

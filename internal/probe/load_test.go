@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,8 +62,19 @@ type noiseMeter struct {
 }
 
 func startNoise(t *testing.T, base string) *noiseMeter {
-	m := &noiseMeter{stop: make(chan struct{}), done: make(chan struct{}), h: NewHist()}
 	c := &http.Client{Timeout: 5 * time.Second}
+	return startNoiseCalls(func() error {
+		resp, err := c.Get(base + "/zero")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+}
+
+// startNoiseCalls times call (a request the server answers at once) every 5 ms.
+func startNoiseCalls(call func() error) *noiseMeter {
+	m := &noiseMeter{stop: make(chan struct{}), done: make(chan struct{}), h: NewHist()}
 	go func() {
 		defer close(m.done)
 		tk := time.NewTicker(5 * time.Millisecond)
@@ -74,9 +86,7 @@ func startNoise(t *testing.T, base string) *noiseMeter {
 			case <-tk.C:
 			}
 			t0 := time.Now()
-			resp, err := c.Get(base + "/zero")
-			if err == nil {
-				resp.Body.Close()
+			if call() == nil {
 				m.h.Record(time.Since(t0))
 			}
 		}
@@ -99,12 +109,9 @@ func (m *noiseMeter) Stop() (p50, p90, p99 float64) {
 // + 10% above it: the margin is loopback HTTP and the scheduling of the
 // load itself. p99.9 over 400 requests is one sample, so it is only
 // checked from below.
-func injectedPercentilesOK(t *testing.T, l *evidence.Latency, in *injector, m *noiseMeter) []string {
+func injectedPercentilesOK(t *testing.T, l *evidence.Latency, sv *evidence.Latency, m *noiseMeter) []string {
 	t.Helper()
 	n50, n90, n99 := m.Stop()
-	in.mu.Lock()
-	sv := in.served.Latency()
-	in.mu.Unlock()
 	t.Logf("server applied p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f (nominal 10, 25, 100, 100); control requests p50 %.3f p90 %.3f p99 %.3f; measured p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f",
 		sv.P50, sv.P90, sv.P99, sv.P999, n50, n90, n99, l.P50, l.P90, l.P99, l.P999)
 	var bad []string
@@ -142,7 +149,7 @@ func testInjectedLatency(t *testing.T, h2 bool) {
 		if rec.Verdict != evidence.Pass {
 			p.add("verdict %s: %+v", rec.Verdict, rec.Reasons)
 		}
-		*p = append(*p, injectedPercentilesOK(t, r.LatencyMs, in, m)...)
+		*p = append(*p, injectedPercentilesOK(t, r.LatencyMs, in.applied(), m)...)
 	})
 }
 
@@ -303,5 +310,28 @@ func TestLoadDispatchDeadline(t *testing.T) {
 	}
 	if a := run.AchievedQPS(); a > 30 {
 		t.Errorf("achieved %.1f req/s counts unsent requests", a)
+	}
+}
+
+// --http2 against servers that speak only HTTP/1.1: every request fails,
+// and the verdict's reasons name the first error (the cause to fix).
+func TestLoadHTTP2AgainstHTTP1OnlyServer(t *testing.T) {
+	p := newPKI(t)
+	tlsS := tlsServer(t, p.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), nil, loopIPs), nil)
+	plain := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), false)
+	for _, c := range []struct {
+		target Target
+		want   string
+	}{
+		{Target{URL: tlsS.URL, HTTP2: true, CAFile: p.caFile}, "no application protocol"}, // ALPN offers h2 only
+		{Target{URL: plain.URL, HTTP2: true}, "http2"},                                    // h2c prior knowledge to an HTTP/1.1 port
+	} {
+		rec, err := Load(ctxT(t), LoadOptions{Common: testCommon(), Target: c.target, Plan: Plan{QPS: 20, Duration: 100 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Verdict != evidence.Fail || rec.Results.TransportErrors != 2 || !strings.Contains(rec.FailedReasons(), "first error: ") || !strings.Contains(rec.FailedReasons(), c.want) {
+			t.Errorf("%s: verdict %s, transport errors %d, reasons %q; want fail naming %q", c.target.URL, rec.Verdict, rec.Results.TransportErrors, rec.FailedReasons(), c.want)
+		}
 	}
 }

@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshready/meshready/internal/evidence"
 )
 
 // Every server here listens on 127.0.0.1 only.
@@ -99,6 +101,13 @@ func (in *injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.served.Record(time.Since(t0))
 	in.mu.Unlock()
 	w.Write([]byte("ok"))
+}
+
+// applied is the latency distribution the server applied.
+func (in *injector) applied() *evidence.Latency {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.served.Latency()
 }
 
 // spread returns a delay table with the given shares (in percent) of each delay.

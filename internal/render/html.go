@@ -20,9 +20,10 @@ import (
 // Every part of every item is shown; findings follow Options.Verbose like the
 // text format (without it, pass evidence is left out).
 //
-// Extension point: the template reserves {{block "charts" .}}, which renders
-// nothing; define "charts" on a clone of htmlTemplate to add charts (it gets
-// the htmlPage).
+// The "charts" block, after the waivers, shows each load run of the report
+// (report.LoadRun) as a figure: its latency percentile curve, mesh and
+// baseline, as inline SVG (chart.go) with a table of the percentiles beside
+// it; items link to the runs they used. Without runs it renders nothing.
 type htmlRenderer struct{}
 
 func (htmlRenderer) Name() string { return "html" }
@@ -39,6 +40,7 @@ type htmlPage struct {
 	Blockers    []blocker
 	Sections    []htmlSection
 	Legend      []legendEntry
+	Runs        []htmlRun // loadruns.go
 }
 
 type htmlChip struct {
@@ -61,7 +63,8 @@ type htmlItem struct {
 	*report.Item
 	Open    bool
 	Details []partView
-	Shown   int // findings shown (Details may leave out pass evidence)
+	Shown   int       // findings shown (Details may leave out pass evidence)
+	Runs    []runLink // the load runs the item used, charted above
 }
 
 func (htmlRenderer) Render(w io.Writer, r *report.Report, o Options) error {
@@ -81,12 +84,14 @@ func (htmlRenderer) Render(w io.Writer, r *report.Report, o Options) error {
 	for _, st := range report.Statuses {
 		page.Chips = append(page.Chips, htmlChip{st, mark(st), r.Summary.Count(st)})
 	}
+	var runLinks map[string][]runLink
+	page.Runs, runLinks = htmlRuns(r)
 	for _, sec := range outline(r) {
 		hs := htmlSection{Name: sec.Name}
 		for _, g := range sec.Groups {
 			hg := htmlGroup{Name: g.Name}
 			for _, it := range g.Items {
-				hi := htmlItem{Item: it, Open: it.Status == report.Fail || it.Status == report.Error}
+				hi := htmlItem{Item: it, Open: it.Status == report.Fail || it.Status == report.Error, Runs: runLinks[it.ID]}
 				hi.Details = itemDetails(it, o.Verbose)
 				for _, pv := range hi.Details {
 					hi.Shown += len(pv.Findings)
@@ -197,6 +202,24 @@ table.parts td:first-child { color: var(--muted); }
 .waiver, .attest { font-size: 14px; margin: 4px 0; }
 .none { color: var(--muted); font-style: italic; }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; }
+:root { --mesh: #0969da; --base: #bc4c00; }
+@media (prefers-color-scheme: dark) { :root { --mesh: #58a6ff; --base: #f0883e; } }
+section.runs > h2 { font-size: 21px; margin: 34px 0 6px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+figure.run { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; margin: 12px 0; }
+figure.run figcaption { font-weight: 600; margin-bottom: 6px; overflow-wrap: anywhere; }
+.run-body { display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: flex-start; }
+svg.lat { width: 100%; max-width: 560px; height: auto; color: var(--fg); }
+svg.lat .grid { stroke: var(--line); }
+svg.lat .axis { stroke: var(--muted); }
+.c-mesh { stroke: var(--mesh); fill: var(--mesh); }
+.c-base { stroke: var(--base); fill: var(--base); }
+table.pct { border-collapse: collapse; font-size: 14px; font-variant-numeric: tabular-nums; }
+table.pct th, table.pct td { padding: 2px 10px; text-align: right; border-bottom: 1px solid var(--line); }
+table.pct th[scope=row], table.pct thead th:first-child { text-align: left; color: var(--muted); font-weight: 500; }
+.key { display: inline-block; width: 14px; height: 0; border-top: 3px solid; margin: 0 5px 3px 0; vertical-align: middle; }
+.key.c-mesh { border-color: var(--mesh); }
+.key.c-base { border-top-style: dashed; border-color: var(--base); }
+.runlink { font-size: 14px; margin: 4px 0; }
 body:has(#f-pass:not(:checked)) .item.st-pass,
 body:has(#f-warn:not(:checked)) .item.st-warn,
 body:has(#f-fail:not(:checked)) .item.st-fail,
@@ -271,8 +294,43 @@ body:has(#f-error:not(:checked)) .item.st-error { display: none; }
 </div>
 {{- end}}
 
-{{/* ==== charts: reserved for the latency chart; renders nothing until "charts" is defined ==== */}}
-{{- block "charts" .}}{{end}}
+{{/* ==== charts: the load runs' latency curves (loadruns.go, chart.go) ==== */}}
+{{- block "charts" .}}
+{{- with .Runs}}
+<section class="runs" aria-label="Load runs">
+<h2>Load runs ({{len .}})</h2>
+{{- range .}}
+<figure class="run" id="{{.Anchor}}">
+  <figcaption>{{.Mark}} {{.Caption}} <code>{{.Run.ID}}</code></figcaption>
+  <div class="run-body">
+    {{- if .SVG}}
+    {{.SVG}}
+    {{- else}}
+    <p class="none">No latency curve recorded in this run.</p>
+    {{- end}}
+    <div>
+      {{- if .Rows}}
+      <table class="pct">
+        <thead><tr><th scope="col">percentile</th><th scope="col"><span class="key c-mesh"></span>mesh</th>{{if .Base}}<th scope="col"><span class="key c-base"></span>baseline</th><th scope="col">added</th>{{end}}</tr></thead>
+        <tbody>
+        {{- $base := .Base}}
+        {{- range .Rows}}
+        <tr><th scope="row">{{.Label}}</th><td>{{.Mesh}}</td>{{if $base}}<td>{{.Base}}</td><td>{{.Added}}</td>{{end}}</tr>
+        {{- end}}
+        </tbody>
+      </table>
+      {{- end}}
+      <p class="meta">{{.Figures}}</p>
+      {{- with .Run.Baseline}}{{with .Target}}
+      <p class="meta">baseline: <code>{{.}}</code></p>
+      {{- end}}{{end}}
+    </div>
+  </div>
+</figure>
+{{- end}}
+</section>
+{{- end}}
+{{- end}}
 {{- /* ==== end charts ==== */}}
 
 {{range .Sections -}}
@@ -323,6 +381,9 @@ body:has(#f-error:not(:checked)) .item.st-error { display: none; }
     {{- end}}
     {{- range .Attestations}}
     <p class="attest">{{mark .Status}} {{attestation .}}</p>
+    {{- end}}
+    {{- range .Runs}}
+    <p class="runlink">📈 latency chart: <a href="#{{.Anchor}}">{{.ID}}</a></p>
     {{- end}}
     {{- if and (not .Parts) (not .Shown) (not .Attestations)}}
     <p class="none">{{if .Item.Findings}}Passing evidence is not shown in this report.{{else}}No evidence recorded.{{end}}</p>

@@ -36,7 +36,13 @@ func (jsonRenderer) Render(w io.Writer, r *report.Report, _ Options) error {
 	const tail = "\"items\": null\n}\n"
 	cut := bytes.LastIndex(text, []byte(tail))
 	if cut < 0 {
-		return encodeJSON(&b, r) // unreachable while Items is the last field
+		// Items is no longer the last field: encode the whole document.
+		var all bytes.Buffer
+		if err := encodeJSON(&all, r); err != nil {
+			return err
+		}
+		_, err := w.Write(all.Bytes())
+		return err
 	}
 	bw.Write(text[:cut])
 	if len(r.Items) == 0 {
@@ -45,15 +51,16 @@ func (jsonRenderer) Render(w io.Writer, r *report.Report, _ Options) error {
 	}
 	bw.WriteString("\"items\": [\n")
 	var ib bytes.Buffer
+	var indented []byte
 	enc := json.NewEncoder(&ib)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("    ", "  ")
 	for i := range r.Items {
 		ib.Reset()
 		if err := enc.Encode(&r.Items[i]); err != nil {
 			return err
 		}
-		item := bytes.TrimSuffix(ib.Bytes(), []byte("\n"))
+		indented = appendIndent(indented[:0], ib.Bytes(), "    ", "  ")
+		item := bytes.TrimSuffix(indented, []byte("\n"))
 		bw.WriteString("    ")
 		bw.Write(item)
 		if i < len(r.Items)-1 {

@@ -87,6 +87,8 @@ func (markdownRenderer) Render(w io.Writer, r *report.Report, o Options) error {
 		}
 	}
 
+	mdLoadRuns(&b, r) // loadruns.go
+
 	for _, sec := range outline(r) {
 		fmt.Fprintf(&b, "\n## %s\n", mdEsc(orDash(sec.Name)))
 		for _, g := range sec.Groups {

@@ -205,6 +205,8 @@ func textFooter(b *bytes.Buffer, r *report.Report, p painter) {
 		}
 	}
 
+	textLoadRuns(b, r, p) // loadruns.go
+
 	bl := blockers(r)
 	if len(bl) == 0 {
 		fmt.Fprintf(b, "\n%s nothing\n", p.paint(sgrBold, "blocks the verdict:"))

@@ -84,7 +84,11 @@ type Report struct {
 	InputErrors   []InputError `json:"inputErrors,omitempty"`
 	Blocking      []string     `json:"blocking,omitempty"` // blocker item IDs not pass/not-applicable
 	Waivers       []Waiver     `json:"waivers,omitempty"`
-	Items         []Item       `json:"items"`
+	// LoadRuns are the load, step and soak runs the items relied on, each
+	// once, in start order (see LoadRun).
+	LoadRuns []LoadRun `json:"loadRuns,omitempty"`
+	// Items stays the last field: the JSON renderer streams it.
+	Items []Item `json:"items"`
 }
 
 // Tool names the program that wrote the report.

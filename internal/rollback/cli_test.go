@@ -1,17 +1,21 @@
 package rollback_test
 
 // The `meshready rollback` commands end to end, in process: flags, exit
-// codes and output. The fake Prometheus below answers /api/v1/query in the
-// HTTP API's documented JSON format on a loopback port; real PromQL against
-// a real Prometheus is tested in the telemetry package.
+// codes and output. The fake Prometheus below answers /api/v1/query and
+// /api/v1/query_range in the HTTP API's documented JSON format on a loopback
+// port (a stand-in for the wire format only); real PromQL against a real
+// Prometheus is tested in realprom_test.go and the telemetry package.
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +31,7 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// prometheus answers every instant query with the value of the first
+// prometheus answers every query (instant, or range at every step) with the value of the first
 // entry of values whose key the query contains; status, when set, answers
 // everything with that HTTP status.
 type prometheus struct {
@@ -46,23 +50,49 @@ func (p *prometheus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(p.status), p.status)
 		return
 	}
-	if r.URL.Path != "/api/v1/query" {
-		http.NotFound(w, r)
-		return
-	}
-	q, ts := r.Form.Get("query"), r.Form.Get("time")
-	result := []any{}
+	q := r.Form.Get("query")
+	value := ""
 	if q == "vector(1)" {
-		result = append(result, map[string]any{"metric": map[string]string{}, "value": []any{json.Number(ts), "1"}})
+		value = "1"
 	}
 	for k, v := range p.values {
 		if strings.Contains(q, k) {
-			result = append(result, map[string]any{"metric": map[string]string{}, "value": []any{json.Number(ts), v}})
+			value = v
 			break
 		}
 	}
+	var data map[string]any
+	switch r.URL.Path {
+	case "/api/v1/query":
+		result := []any{}
+		if value != "" {
+			result = append(result, map[string]any{"metric": map[string]string{}, "value": []any{json.Number(r.Form.Get("time")), value}})
+		}
+		data = map[string]any{"resultType": "vector", "result": result}
+	case "/api/v1/query_range":
+		// The same value at every step of [start, end].
+		start, err1 := strconv.ParseFloat(r.Form.Get("start"), 64)
+		end, err2 := strconv.ParseFloat(r.Form.Get("end"), 64)
+		step, err3 := strconv.ParseFloat(r.Form.Get("step"), 64)
+		if err := errors.Join(err1, err2, err3); err != nil || step <= 0 {
+			http.Error(w, fmt.Sprintf("bad range: %v", err), http.StatusBadRequest)
+			return
+		}
+		result := []any{}
+		if value != "" {
+			var values []any
+			for ts := start; ts <= end; ts += step {
+				values = append(values, []any{ts, value})
+			}
+			result = append(result, map[string]any{"metric": map[string]string{}, "values": values})
+		}
+		data = map[string]any{"resultType": "matrix", "result": result}
+	default:
+		http.NotFound(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": result}})
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
 }
 
 const triggersConfig = `apiVersion: meshready/v1

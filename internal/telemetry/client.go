@@ -6,6 +6,8 @@
 //   - every Prometheus query is evaluated at one instant (Time), so the
 //     items of a report agree with each other and a reader can rerun any
 //     query the report shows (expression and time are in its evidence);
+//     a range query (Range) records its start, end and step for the same
+//     reason;
 //   - results are cached by call (PromQL expression, API path), so the
 //     per-service items share one batched query per run instead of asking
 //     Prometheus once per service; Memo caches what is derived from them;
@@ -60,6 +62,12 @@ type Options struct {
 	Jaeger  string // the query service, e.g. http://tracing.monitoring:16686
 	Kiali   string // e.g. http://kiali.istio-system:20001/kiali
 
+	// PrometheusTransport, when set, carries the Prometheus requests instead
+	// of meshready's own transport: e.g. the Kubernetes API server's service
+	// proxy with the kubeconfig's credentials (package discover). The token,
+	// basic-auth and CA options do not apply to it.
+	PrometheusTransport http.RoundTripper
+
 	// Timeout bounds each request (default DefaultTimeout).
 	Timeout time.Duration
 	// Time is the instant every Prometheus query is evaluated at (default: now).
@@ -108,13 +116,42 @@ func (c *Client) slot(source string) chan struct{} {
 
 // Record is one call made to a telemetry API.
 type Record struct {
-	Source   string // "prometheus", "grafana", "jaeger", "kiali"
-	Call     string // PromQL expression, or "GET /api/v1/rules"
-	Time     time.Time
+	Source string // "prometheus", "grafana", "jaeger", "kiali"
+	Call   string // PromQL expression, or "GET /api/v1/rules"
+	// Time is the evaluation time of an instant query, the end of a range query.
+	Time time.Time
+	// Start and Step are set for a range query (/api/v1/query_range over
+	// [Start, Time] every Step); zero for everything else.
+	Start    time.Time
+	Step     time.Duration
 	Value    string // summary of the answer
 	Duration time.Duration
 	Err      string
 }
+
+// IsRange reports whether the record is of a range query.
+func (r Record) IsRange() bool { return r.Step > 0 }
+
+// Rerun is the Prometheus HTTP API request that asks the same question
+// again, e.g. "GET /api/v1/query_range?query=...&start=...&end=...&step=15s"
+// (curl it against the Prometheus URL); "" for calls that are not PromQL.
+func (r Record) Rerun() string {
+	if r.Source != "prometheus" || strings.HasPrefix(r.Call, "GET ") {
+		return ""
+	}
+	q := url.Values{"query": {r.Call}}
+	if !r.IsRange() {
+		q.Set("time", promTime(r.Time))
+		return "GET /api/v1/query?" + q.Encode()
+	}
+	q.Set("start", promTime(r.Start))
+	q.Set("end", promTime(r.Time))
+	q.Set("step", r.Step.String())
+	return "GET /api/v1/query_range?" + q.Encode()
+}
+
+// promTime formats a time as the Prometheus API takes it (RFC 3339, UTC).
+func promTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 type call struct {
 	done chan struct{}
@@ -152,7 +189,21 @@ func New(o Options) (*Client, error) {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	if o.Prometheus != "" {
+	if o.Prometheus != "" && o.PrometheusTransport != nil {
+		u, err := parseBase("--prometheus", o.Prometheus)
+		if err != nil {
+			return nil, err
+		}
+		if o.PrometheusTokenFile != "" || o.PrometheusBasicAuthFile != "" || u.User != nil {
+			return nil, errors.New("--prometheus-token-file and --prometheus-basic-auth-file do not apply through the Kubernetes API server's service proxy (it authenticates with the kubeconfig's credentials and does not pass them on): pass the Prometheus URL itself with --prometheus URL")
+		}
+		ac, err := api.NewClient(api.Config{Address: u.String(), RoundTripper: o.PrometheusTransport})
+		if err != nil {
+			return nil, fmt.Errorf("--prometheus %s: %w", u, err)
+		}
+		c.prom = v1.NewAPI(ac)
+		c.promURL = u.String()
+	} else if o.Prometheus != "" {
 		u, err := parseBase("--prometheus", o.Prometheus)
 		if err != nil {
 			return nil, err
@@ -341,6 +392,12 @@ func (c *Client) Query(expr, value string) report.Query {
 	return report.Query{Source: "prometheus", Expr: expr, Time: c.at.UTC().Format(time.RFC3339Nano), Value: value}
 }
 
+// RangeQuery is the evidence of a range query: Time holds the window as
+// "START/END step STEP" (RFC 3339, UTC) so a reader can rerun it.
+func (c *Client) RangeQuery(expr string, start, end time.Time, step time.Duration, value string) report.Query {
+	return report.Query{Source: "prometheus", Expr: expr, Time: promTime(start) + "/" + promTime(end) + " step " + step.String(), Value: value}
+}
+
 // APIQuery is the evidence of a (non-PromQL) API call.
 func (c *Client) APIQuery(source, call, value string) report.Query {
 	return report.Query{Source: source, Expr: call, Time: c.at.UTC().Format(time.RFC3339Nano), Value: value}
@@ -350,6 +407,12 @@ func (c *Client) APIQuery(source, call, value string) report.Query {
 // the first), bounded by the timeout, unless the source already failed as
 // a whole. The result is recorded.
 func (c *Client) do(ctx context.Context, source, key, callText string, fn func(ctx context.Context) (any, string, error)) (any, error) {
+	return c.doRecord(ctx, source, key, Record{Call: callText, Time: c.at}, fn)
+}
+
+// doRecord is do with the record's time fields given (InstantAt, Range).
+func (c *Client) doRecord(ctx context.Context, source, key string, rec Record, fn func(ctx context.Context) (any, string, error)) (any, error) {
+	callText := rec.Call
 	c.mu.Lock()
 	if cl, ok := c.calls[key]; ok {
 		c.mu.Unlock()
@@ -385,7 +448,7 @@ func (c *Client) do(ctx context.Context, source, key, callText string, fn func(c
 		cctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		val, summary, err := fn(cctx)
 		cancel()
-		rec := Record{Source: strings.ToLower(source), Call: callText, Time: c.at, Value: summary, Duration: time.Since(start)}
+		rec.Source, rec.Value, rec.Duration = strings.ToLower(source), summary, time.Since(start)
 		c.mu.Lock()
 		if err != nil {
 			te := AsError(err)
@@ -462,8 +525,9 @@ func (c *Client) InstantAt(ctx context.Context, expr string, at time.Time) (mode
 	if c.prom == nil {
 		return nil, c.noPrometheus(expr)
 	}
+	at = at.Truncate(time.Millisecond)
 	key := "prometheus\x00query\x00" + strconv.FormatInt(at.UnixMilli(), 10) + "\x00" + expr
-	v, err := c.do(ctx, "Prometheus", key, expr, func(ctx context.Context) (any, string, error) {
+	v, err := c.doRecord(ctx, "Prometheus", key, Record{Call: expr, Time: at}, func(ctx context.Context) (any, string, error) {
 		if err := c.checkPrometheus(ctx); err != nil {
 			return nil, "", err
 		}
@@ -485,6 +549,55 @@ func (c *Client) InstantAt(ctx context.Context, expr string, at time.Time) (mode
 		return nil, err
 	}
 	return v.(model.Vector), nil
+}
+
+// Range evaluates a PromQL expression over [start, end] every step in one
+// request (/api/v1/query_range), as Prometheus evaluates an alert's `for`:
+// with the same credentials, timeout, error classification and memo as
+// Instant. Its record holds start, end and step (Record.Rerun).
+func (c *Client) Range(ctx context.Context, expr string, start, end time.Time, step time.Duration) (model.Matrix, error) {
+	if c.prom == nil {
+		return nil, c.noPrometheus(expr)
+	}
+	start, end = start.Truncate(time.Millisecond), end.Truncate(time.Millisecond)
+	if step <= 0 || end.Before(start) {
+		return nil, &Error{Kind: BadQuery, Source: "Prometheus", URL: c.promURL, Call: expr,
+			Detail: fmt.Sprintf("invalid range [%s, %s] step %s", promTime(start), promTime(end), step), Fix: "report the query as a meshready bug"}
+	}
+	key := "prometheus\x00range\x00" + strconv.FormatInt(start.UnixMilli(), 10) + "\x00" + strconv.FormatInt(end.UnixMilli(), 10) + "\x00" + step.String() + "\x00" + expr
+	rec := Record{Call: expr, Time: end, Start: start, Step: step}
+	v, err := c.doRecord(ctx, "Prometheus", key, rec, func(ctx context.Context) (any, string, error) {
+		if err := c.checkPrometheus(ctx); err != nil {
+			return nil, "", err
+		}
+		val, warnings, _, err := c.prom.QueryRange(ctx, expr, v1.Range{Start: start, End: end, Step: step}, v1.WithTimeout(c.timeout))
+		if err != nil {
+			return nil, "", classify("Prometheus", c.promURL, expr, err, c.timeout.String())
+		}
+		m, err := asMatrix(val)
+		if err != nil {
+			return nil, "", &Error{Kind: BadQuery, Source: "Prometheus", URL: c.promURL, Call: expr, Detail: err.Error(), Fix: "report the query as a meshready bug"}
+		}
+		s := SummarizeMatrix(m)
+		if len(warnings) > 0 {
+			s += " (warnings: " + strings.Join(warnings, "; ") + ")"
+		}
+		return m, s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(model.Matrix), nil
+}
+
+func asMatrix(v model.Value) (model.Matrix, error) {
+	switch x := v.(type) {
+	case model.Matrix:
+		return x, nil
+	case nil:
+		return model.Matrix{}, nil
+	}
+	return nil, fmt.Errorf("want a range vector (matrix) from a range query, got a %s", v.Type())
 }
 
 func asVector(v model.Value) (model.Vector, error) {
@@ -601,6 +714,22 @@ func labelString(m model.Metric) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// SummarizeMatrix describes a range query's result for the record: the
+// number of series and of points.
+func SummarizeMatrix(m model.Matrix) string {
+	if len(m) == 0 {
+		return "no series"
+	}
+	points := 0
+	for _, s := range m {
+		points += len(s.Values) + len(s.Histograms)
+	}
+	if len(m) == 1 {
+		return fmt.Sprintf("%s: %d points", labelString(m[0].Metric), points)
+	}
+	return fmt.Sprintf("%d series, %d points", len(m), points)
 }
 
 // Summarize describes a query result for the record: "no series", the one

@@ -125,7 +125,10 @@ func classify(source, base, call string, err error, timeout string) *Error {
 	var recErr tls.RecordHeaderError
 	var certVerErr *tls.CertificateVerificationError
 	var httpErr *statusError
+	var gwErr *GatewayError
 	switch {
+	case errors.As(err, &gwErr):
+		return classifyGateway(e, gwErr)
 	case errors.Is(err, context.DeadlineExceeded) || isNetTimeout(err):
 		e.Kind = Timeout
 		e.Detail = "no answer within " + timeout

@@ -44,8 +44,11 @@ type Fixture struct {
 	Objects  []string
 	Messages []string
 	Service  string
-	Config   *config.Config
-	Snap     *snapshot.Snapshot
+	// Unreadable kinds (header `# unreadable: Secret`) are marked as not
+	// listable, as a forbidden list in a live cluster leaves them.
+	Unreadable []string
+	Config     *config.Config
+	Snap       *snapshot.Snapshot
 }
 
 var prefixes = map[string]report.Status{
@@ -90,6 +93,8 @@ func Load(t testing.TB, path string) *Fixture {
 			fx.Messages = append(fx.Messages, v)
 		case "service":
 			fx.Service = v
+		case "unreadable":
+			fx.Unreadable = append(fx.Unreadable, v)
 		}
 	}
 	var mesh [][]byte
@@ -112,6 +117,15 @@ func Load(t testing.TB, path string) *Fixture {
 		t.Fatalf("%s: fixture does not load: %v", path, errs)
 	}
 	fx.Snap = snapshot.New(objs)
+	for _, k := range fx.Unreadable {
+		if fx.Snap.KindErrors == nil {
+			fx.Snap.KindErrors = map[string]snapshot.KindError{}
+		}
+		fx.Snap.KindErrors[k] = snapshot.KindError{
+			Message:     k + " is forbidden for this identity (fixture)",
+			Remediation: "add the list rule for " + k + " to meshready's ClusterRole",
+		}
+	}
 	return fx
 }
 

@@ -30,7 +30,7 @@ func scaledRequests(c *check.Context, services int) (cpu, mem *resource.Quantity
 // resourcesLive checks what the running istiod pods really got: requests
 // and limits on their discovery container (after LimitRange defaults, VPA
 // or a half-finished rollout), and requests at least the scaled thresholds.
-// Usage against the limits needs Prometheus and is not evaluated here.
+// With Prometheus, usage against the limits too (live_usage.go).
 func resourcesLive(c *check.Context) {
 	ists := istiodsOrFail(c, "its resources cannot be checked")
 	if ists == nil {
@@ -95,8 +95,7 @@ func resourcesLive(c *check.Context) {
 				strings.Join(limit(good, maxPodsNamed), ", "), i.Object.Name, summary, wantCPU.String(), wantMem.String(), how)
 		}
 	}
-	c.NotApplicable("istiod's usage against %.0f%% of its limits is not evaluated by the live part: the cluster API has no usage figures; it needs Prometheus (container_memory_working_set_bytes and container_cpu_usage_seconds_total for container discovery)",
-		c.Config.Thresholds.ResourceUsageRatio*100)
+	resourcesUsage(c, ists) // live_usage.go: against the limits, with Prometheus
 }
 
 func qty(l corev1.ResourceList, n corev1.ResourceName) string {

@@ -16,10 +16,14 @@ var resources = &check.Check{
 	Reads: []string{snapshot.Namespace, snapshot.Deployment, snapshot.Service, snapshot.Pod},
 	Why: "istiod's memory grows with the number of services, endpoints and proxies it pushes to, and its CPU with the " +
 		"rate of config and endpoint changes. Without requests it is scheduled onto busy nodes and starved; without a " +
-		"memory limit a push storm can take a node down, and a too-small limit gets istiod OOM-killed mid-push, stalling every proxy.",
+		"memory limit a push storm can take a node down, and a too-small limit gets istiod OOM-killed mid-push, stalling every proxy. " +
+		"Live with Prometheus, each running istiod's usage is compared with its own limits (cAdvisor): a peak working set at " +
+		"thresholds.resourceUsageRatio (default 80%) of the memory limit fails, as the next push storm would OOM-kill it; CPU at that share of " +
+		"the limit warns, as throttling slows pushes but kills nothing.",
 	Fix: "Set requests (at least the thresholds, scaled with the number of services) and limits on istiod's discovery " +
 		"container, e.g. with istioctl: --set components.pilot.k8s.resources.requests.cpu=500m " +
-		"--set components.pilot.k8s.resources.requests.memory=2Gi (and limits).",
+		"--set components.pilot.k8s.resources.requests.memory=2Gi (and limits). When the usage is near the limits, raise them " +
+		"(or trim what istiod pushes: Sidecar resources per namespace) and run meshready check --prometheus URL again.",
 	Docs:   "https://istio.io/latest/docs/ops/deployment/performance-and-scalability/",
 	Config: resourcesConfig,
 	Live:   resourcesLive,

@@ -179,6 +179,9 @@ func checkServer(c *check.Context, g istioGateway, i int, s *networking.Server, 
 func checkSecret(c *check.Context, g istioGateway, field, server, name, ns string) bool {
 	gwName := g.obj.Namespace + "/" + g.obj.Name
 	o := c.Get(snapshot.Secret, ns, name)
+	if o == nil && c.Unreadable(snapshot.Secret) {
+		return false // the unreadable-kind error finding says why; absence proves nothing
+	}
 	if o == nil {
 		where := ""
 		if g.obj.Namespace != ns {
@@ -259,6 +262,8 @@ func checkKGateway(c *check.Context, kg mesh.KGateway, wantRank int) {
 				o := c.Get(snapshot.Secret, ns, ref.Name)
 				s, _ := typedSecret(o)
 				switch {
+				case o == nil && c.Unreadable(snapshot.Secret):
+					good = false // the unreadable-kind error finding says why
 				case o == nil:
 					good = false
 					c.Fail(kg.Object, "Gateway %s %s references Secret %s/%s, which does not exist", name, lname, ns, ref.Name).

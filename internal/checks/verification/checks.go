@@ -60,10 +60,12 @@ func newEnv(cfg *config.Config, now time.Time) *env {
 
 func (e *env) maxAge() time.Duration { return e.cfg.EvidenceMaxAge.D() }
 
-// result is one evaluation: a status and the lines that explain it.
+// result is one evaluation: a status, the lines that explain it, and the
+// records that decided it (load runs among them are attached to the report).
 type result struct {
 	status report.Status
 	lines  []line
+	used   []*evidence.Record
 }
 
 type line struct {
@@ -86,6 +88,7 @@ func (r *result) merge(o result) {
 }
 
 func emit(c *check.Context, r result) {
+	attachLoadRuns(c, r.used) // loadruns.go
 	for _, l := range r.lines {
 		var f check.F
 		switch l.status {
@@ -144,6 +147,7 @@ func (n need) eval(e *env) result {
 		return res
 	}
 	when := r.When().UTC().Format("2006-01-02 15:04Z")
+	res.used = append(res.used, r)
 	if r.Verdict != evidence.Pass {
 		res.add(line{status: report.Fail, msg: fmt.Sprintf("the newest %s (%s, %s, target %s) failed: %s", n.what, base(r), when, r.Target, r.FailedReasons()),
 			fix: "fix the cause, then run again: " + n.cmd, fromRecord: r.File})
@@ -393,15 +397,26 @@ var specs = []spec{
 		why: "Derived: every resilience probe (resilience.*) has a passing record newer than evidenceMaxAge.",
 		fix: "run the probes of the resilience.* items"},
 	{id: "simulation.production-load", eval: evalProductionLoad, docs: docsPerf,
-		why: "The launch rate must have been carried through the mesh before users bring it.",
-		fix: "set thresholds.productionRPS in meshready.yaml, then: meshready probe load --url http://<gateway>/<path> --qps <productionRPS> --duration 10m (or probe soak at that rate)"},
+		why: "The launch rate must have been carried through the mesh before users bring it. The probe part counts the newest passing load (or soak) run at thresholds.productionRPS. " +
+			"With --prometheus, Prometheus must have seen that very run: over its window, at least 90% of its achieved rate through the ingress gateway or into one critical service " +
+			"(a run that bypassed the mesh proves nothing), and every critical service that served requests within thresholds.errorRate (5xx share) and thresholds.p99LatencyMs. " +
+			"A run older than Prometheus' retention leaves the telemetry part pending.",
+		fix: "set thresholds.productionRPS in meshready.yaml, then: meshready probe load --url http://<gateway>/<path> --qps <productionRPS> --duration 10m (or probe soak at that rate); " +
+			"then meshready check --prometheus URL within Prometheus' retention"},
 	{id: "simulation.failure-scenarios", docs: docsFault,
 		eval: group{name: "failure-scenario", members: []member{{"resilience.circuit-breaking", circuitBreaking}, {"resilience.retries", retries}, {"resilience.fault-injection", faultInjection}}}.eval,
-		why:  "Overload, transient failures and injected faults must each have been survived as designed.",
-		fix:  "run the circuit-breaker, retries and fault probes"},
+		why: "Overload, transient failures and injected faults must each have been survived as designed, and seen by the monitoring. " +
+			"With --prometheus, over each counted run's window the failure shows in istio_requests_total (circuit breaker: response_flags UO; retries: the failed attempts, 5xx from the servers' proxies; " +
+			"fault: FI/DI): none is a monitoring blind spot (fail), under half of what the probe saw warns. For overload and faults an alert about the services that failed must have fired " +
+			"(ALERTS, up to 10 minutes after the run); retries hide failures from clients by design, so they need no alert.",
+		fix: "run the circuit-breaker, retries and fault probes, then meshready check --prometheus URL; a failure Prometheus did not see needs the path's proxies scraped, " +
+			"a missing alert a rule on the 5xx share per destination service as the callers report it (reporter=\"source\": it includes the 503s their proxies answer themselves)"},
 	{id: "simulation.recovery", eval: single(recovery), docs: docsFault,
-		why: "Recovery procedures are confirmed only by watching the error rate return to baseline after a fault ends.",
-		fix: cmdRecovery},
+		why: "Recovery procedures are confirmed only by watching the error rate return to baseline after a fault ends. " +
+			"With --prometheus, for the counted recovery run: the critical services the fault hit (error share above their pre-fault baseline + thresholds.errorRate during it) " +
+			"must be back within that tolerance from thresholds.recoverySeconds after the fault ended to the end of the run, and the alerts that fired about them must stop " +
+			"firing within 10 minutes of that deadline (pending until then). Prometheus seeing no rise at all is a blind spot (fail).",
+		fix: cmdRecovery + "\nthen run meshready check --prometheus URL (again 10 minutes after the run, for the alerts)"},
 	{id: "simulation.monitoring", eval: evalMonitoring, docs: "https://istio.io/latest/docs/ops/integrations/prometheus/",
 		why: "Monitoring is effective only if the alerts fire while a fault is injected; the probe records the fault window, Prometheus says what fired.",
 		fix: cmdFault + "\nthen run meshready check with --prometheus: alerts must have fired during the fault window"},

@@ -24,6 +24,10 @@ var telemetryParts = map[string]struct {
 	"perf.resource-overhead":  {resourceOverheadTelemetry, meshtel.Reads},
 	"sectest.mtls-encryption": {mtlsTelemetry, nil},
 	"simulation.monitoring":   {simulationMonitoringTelemetry, nil},
+	// simulation_telemetry.go
+	"simulation.production-load":   {productionLoadTelemetry, append(append([]string(nil), meshtel.Reads...), mesh.GatewayKinds...)},
+	"simulation.failure-scenarios": {failureScenariosTelemetry, meshtel.Reads},
+	"simulation.recovery":          {recoveryTelemetry, meshtel.Reads},
 }
 
 func telemetryFunc(id string) check.Func { return telemetryParts[id].fn }
@@ -214,16 +218,8 @@ func simulationMonitoringTelemetry(c *check.Context) {
 		}
 	}
 	// Which alerts should have fired: the loaded ones on the symptoms a
-	// fault shows (5xx, latency, proxy errors).
-	relevant := map[string]bool{}
-	if rv := meshtel.Rules(cl); rv.Err == nil {
-		cov := meshtel.Coverage(rv.Rules)
-		for _, t := range []mesh.AlertTopic{mesh.Topic5xxRate, mesh.TopicP99Latency, mesh.TopicProxyErrors} {
-			for _, rr := range cov[t] {
-				relevant[rr.Alert] = true
-			}
-		}
-	}
+	// fault shows (5xx, latency, proxy errors); nil: any.
+	relevant := faultAlertNames(cl)
 	var fired, onlyPending []string
 	for n := range firing {
 		if len(relevant) == 0 || relevant[n] {

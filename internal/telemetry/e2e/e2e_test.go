@@ -155,8 +155,9 @@ func TestHealthyTelemetryPasses(t *testing.T) {
 	r := run(t, snap, cfg, cl)
 	t.Logf("whole checklist with telemetry: %v, %d telemetry calls", time.Since(start), len(cl.Records()))
 	mine := telemetryItems()
-	// Evaluated without a recorded fault window: pending.
-	wantPending := map[string]bool{"simulation.monitoring": true}
+	// Evaluated without a recorded fault window or probe run: pending.
+	wantPending := map[string]bool{"simulation.monitoring": true,
+		"simulation.production-load": true, "simulation.failure-scenarios": true, "simulation.recovery": true}
 	for id, it := range telemetryStatuses(r) {
 		pr, _ := part(it, "telemetry")
 		tmpl := id
