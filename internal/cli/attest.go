@@ -60,9 +60,28 @@ type StoreFlags struct {
 }
 
 func (s *StoreFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&s.Kind, "store", storeFile, "where attestations, sign-offs and waivers live: file (the YAML file named by attestations: in meshready.yaml) or configmap (a ConfigMap in the cluster)")
-	f.StringVar(&s.Namespace, "store-namespace", "", "with --store configmap: the ConfigMap's namespace (default the config's controlPlaneNamespace, istio-system)")
-	f.StringVar(&s.Name, "store-name", attest.DefaultConfigMapName, "with --store configmap: the ConfigMap's name")
+	f.StringVar(&s.Kind, "store", "", "where attestations, sign-offs and waivers live: file (the YAML file named by attestations: in meshready.yaml) or configmap (a ConfigMap in the cluster) (default attestationStore.kind of meshready.yaml, else file)")
+	f.StringVar(&s.Namespace, "store-namespace", "", "with --store configmap: the ConfigMap's namespace (default attestationStore.namespace, else the config's controlPlaneNamespace, istio-system)")
+	f.StringVar(&s.Name, "store-name", "", "with --store configmap: the ConfigMap's name (default attestationStore.name, else "+attest.DefaultConfigMapName+")")
+}
+
+// withConfig fills what the flags leave unset from meshready.yaml's
+// attestationStore: flags win, and an explicit --store file ignores the
+// config's ConfigMap settings.
+func (s StoreFlags) withConfig(cfg *config.Config) StoreFlags {
+	c := cfg.AttestationStore
+	if s.Kind == "" {
+		s.Kind = c.Kind
+	}
+	if s.Kind == storeConfigMap && c.Kind == storeConfigMap {
+		if s.Namespace == "" {
+			s.Namespace = c.Namespace
+		}
+		if s.Name == "" {
+			s.Name = c.Name
+		}
+	}
+	return s
 }
 
 // configMap reports whether --store is configmap, after checking that the
@@ -70,7 +89,7 @@ func (s *StoreFlags) register(f *pflag.FlagSet) {
 func (s *StoreFlags) configMap() (bool, error) {
 	switch s.Kind {
 	case "", storeFile:
-		if s.Namespace != "" || (s.Name != "" && s.Name != attest.DefaultConfigMapName) {
+		if s.Namespace != "" || s.Name != "" {
 			return false, exitcode.Usagef(errors.New("--store-namespace and --store-name need --store configmap"))
 		}
 		return false, nil
@@ -93,7 +112,11 @@ func (s *StoreFlags) open(kubeconfig, context, namespace string) (*attest.Config
 	if namespace == "" {
 		namespace = "istio-system"
 	}
-	return &attest.ConfigMapStore{Client: client, Namespace: namespace, Name: s.Name}, nil
+	name := s.Name
+	if name == "" {
+		name = attest.DefaultConfigMapName
+	}
+	return &attest.ConfigMapStore{Client: client, Namespace: namespace, Name: name}, nil
 }
 
 // kubeClient is a clientset for the cluster live mode would read; a bad
@@ -150,7 +173,12 @@ func (s *StoreOptions) path() (string, error) {
 // open returns the store to write and, when a cluster is configured, a
 // client of it (to name the Kubernetes user).
 func (s *StoreOptions) open() (attest.Store, kubernetes.Interface, error) {
-	cm, err := s.Store.configMap()
+	cfg, _, err := s.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	flags := s.Store.withConfig(cfg)
+	cm, err := flags.configMap()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -168,13 +196,9 @@ func (s *StoreOptions) open() (attest.Store, kubernetes.Interface, error) {
 		return attest.FileStore{Path: path}, client, nil
 	}
 	if s.File != "" {
-		return nil, nil, exitcode.Usagef(errors.New("--file and --store configmap name two stores: give one"))
+		return nil, nil, exitcode.Usagef(errors.New("--file and --store configmap name two stores: give one (or --store file)"))
 	}
-	cfg, _, err := s.config()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := s.Store.open(s.Kubeconfig, s.Context, cfg.ControlPlaneNamespace)
+	st, err := flags.open(s.Kubeconfig, s.Context, cfg.ControlPlaneNamespace)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -231,6 +255,7 @@ func storeError(err error) error {
 // returned as storeErr for the manual and sign-off items to show, and the
 // run goes on.
 func checkStore(io IO, flags StoreFlags, kubeconfig, kctx string, timeout time.Duration, cfg *config.Config) (_ *attest.File, storeErr, err error) {
+	flags = flags.withConfig(cfg)
 	cm, err := flags.configMap()
 	if err != nil {
 		return nil, nil, err

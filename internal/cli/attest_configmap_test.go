@@ -52,6 +52,47 @@ func TestConfigMapStore(t *testing.T) {
 	t.Run("Restricted", func(t *testing.T) { testConfigMapRestricted(t, c) })
 	t.Run("MissingOnCheck", func(t *testing.T) { testConfigMapMissingOnCheck(t, c) })
 	t.Run("LiveCheck", func(t *testing.T) { testConfigMapLiveCheck(t, c) })
+	t.Run("ChosenByConfig", func(t *testing.T) { testConfigMapChosenByConfig(t, c) })
+}
+
+// meshready.yaml's attestationStore chooses the ConfigMap (its namespace
+// and name too) when no --store flag is given; --store file overrides it.
+func testConfigMapChosenByConfig(t *testing.T, c *testcluster.Cluster) {
+	ns := c.NewNamespace(t)
+	dir, cfg := cmMesh(t, "STRICT", ns)
+	if err := os.WriteFile(cfg, []byte("apiVersion: meshready/v1\nkind: Config\ncontrolPlaneNamespace: istio-system\n"+
+		"attestationStore: {kind: configmap, namespace: "+ns+", name: team-records}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kc := c.Kubeconfig()
+	t.Setenv("KUBECONFIG", kc)
+	code, out, errOut := runCLI(t, "", "attest", "team.trained", "--by", "Dana Ops", "--evidence", "https://wiki/training", "--config", cfg)
+	if code != exitcode.Ready || !strings.Contains(out, "ConfigMap "+ns+"/team-records") {
+		t.Fatalf("attest with attestationStore in the config: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := c.Clientset().CoreV1().ConfigMaps(ns).Get(context.Background(), "team-records", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the config's ConfigMap was not written: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "attestations.yaml")); !os.IsNotExist(err) {
+		t.Fatalf("the file store was written too: %v", err)
+	}
+	_, out, errOut = runCLI(t, "", "check", dir, "--config", cfg, "--only", "team.trained", "-o", "json")
+	var r report.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil || itemOf(&r, "team.trained").Status != report.Pass {
+		t.Fatalf("check without --store did not read the config's ConfigMap: %v %+v\n%s", err, itemOf(&r, "team.trained"), errOut)
+	}
+	_, out, _ = runCLI(t, "", "check", dir, "--config", cfg, "--only", "team.trained", "-o", "json", "--store", "file")
+	r = report.Report{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || itemOf(&r, "team.trained").Status != report.Pending {
+		t.Fatalf("--store file did not override the config: %v %+v", err, itemOf(&r, "team.trained"))
+	}
+	bad := filepath.Join(t.TempDir(), "meshready.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: meshready/v1\nkind: Config\nattestationStore: {kind: vault}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, "", "attest", "team.trained", "--by", "x", "--evidence", "y", "--config", bad); code != exitcode.Usage || !strings.Contains(errOut, "attestationStore.kind") {
+		t.Fatalf("bad attestationStore.kind: exit %d: %s", code, errOut)
+	}
 }
 
 // cmMesh is mini() with ns as the control-plane namespace: the config

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -185,6 +186,7 @@ func RunCheck(io IO, o *CheckOptions) error {
 	}
 	var live *cluster.Result
 	if o.live() {
+		liveGC()
 		if live, err = loadCluster(io, o, cfg); err != nil {
 			return err
 		}
@@ -248,6 +250,16 @@ func RunCheck(io IO, o *CheckOptions) error {
 		return &exitcode.NotReadyError{}
 	}
 	return nil
+}
+
+// liveGC trades memory for CPU in live mode, where decoding tens of
+// thousands of typed objects makes the default GOGC=100 collect often: at
+// 200 a 5,000-service live check used about 20% less CPU for about 80 MB
+// more peak memory (see README, Performance). GOGC in the environment wins.
+func liveGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 }
 
 // loadCluster reads the kinds the checks declare from the cluster. A bad

@@ -51,6 +51,10 @@ type Config struct {
 	Documents map[string]string `yaml:"documents"`
 	// Attestations is the YAML file of human attestations and sign-offs.
 	Attestations string `yaml:"attestations"`
+	// AttestationStore chooses where attestations, sign-offs and waivers
+	// live when no --store flag says: the file above (default) or a
+	// ConfigMap in the cluster.
+	AttestationStore AttestationStore `yaml:"attestationStore"`
 	// EvidenceDir holds recorded probe results.
 	EvidenceDir string `yaml:"evidenceDir"`
 	// EvidenceMaxAge: probe records older than this no longer count.
@@ -66,6 +70,14 @@ type Config struct {
 	// Path is where the config was read from ("" for defaults); document
 	// and store paths are relative to its directory.
 	Path string `yaml:"-"`
+}
+
+// AttestationStore is where `meshready attest`, `signoff` and `waive`
+// write and `meshready check` reads; the --store flags override it.
+type AttestationStore struct {
+	Kind      string `yaml:"kind"`      // file (default) or configmap
+	Namespace string `yaml:"namespace"` // configmap: default controlPlaneNamespace
+	Name      string `yaml:"name"`      // configmap: default meshready-attestations
 }
 
 // Service is a critical service.
@@ -248,6 +260,21 @@ var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 func (c *Config) Validate() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch st := c.AttestationStore; st.Kind {
+	case "", "file":
+		if st.Namespace != "" || st.Name != "" {
+			bad("attestationStore: namespace and name need kind: configmap")
+		}
+	case "configmap":
+		if st.Namespace != "" && !dns1123.MatchString(st.Namespace) {
+			bad("attestationStore.namespace %q is not a valid namespace", st.Namespace)
+		}
+		if st.Name != "" && !dns1123.MatchString(st.Name) {
+			bad("attestationStore.name %q is not a valid ConfigMap name", st.Name)
+		}
+	default:
+		bad("attestationStore.kind %q: want file or configmap", st.Kind)
+	}
 	if c.APIVersion != "meshready/v1" {
 		bad("apiVersion %q: want meshready/v1", c.APIVersion)
 	}
