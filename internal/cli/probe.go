@@ -45,12 +45,13 @@ type ProbeOptions struct {
 	GRPCService    string // grpc:// targets: the service whose health is checked
 
 	// Load.
-	QPS         float64
-	Duration    time.Duration
-	Connections int
-	BaselineURL string
-	Rates       []float64
-	Window      time.Duration
+	QPS            float64
+	Duration       time.Duration
+	Connections    int
+	TCPConnections int // HTTP/2 and gRPC: TCP connections carrying the concurrent requests (load, step, soak)
+	BaselineURL    string
+	Rates          []float64
+	Window         time.Duration
 
 	// Resilience.
 	MinOverflow   float64
@@ -87,6 +88,13 @@ func loadFlags(cmd *cobra.Command, o *ProbeOptions, qps float64, dur time.Durati
 	f.StringVar(&o.GRPCService, "grpc-service", "", `grpc:// targets: the service name sent in each health check ("" asks about the whole server)`)
 }
 
+// tcpConnectionsFlag adds --tcp-connections (load, step, soak).
+func tcpConnectionsFlag(cmd *cobra.Command, o *ProbeOptions) {
+	f := cmd.Flags()
+	f.IntVar(&o.TCPConnections, "tcp-connections", 1, "for HTTP/2 and gRPC targets: how many TCP connections carry the concurrent requests (round-robin); default 1; HTTP/1.1 opens one per concurrent request")
+	f.Lookup("connections").Usage = "concurrent requests (HTTP/1.1: as many connections; HTTP/2 and gRPC multiplex them over --tcp-connections)"
+}
+
 // grpcLoadHelp is the part of the load kinds' help about gRPC targets.
 const grpcLoadHelp = `Targets: http:// and https:// (HTTP/1.1, or HTTP/2 with --http2: h2c prior
 knowledge on http://, ALPN on https://), and gRPC servers as grpc://host:port
@@ -94,7 +102,12 @@ knowledge on http://, ALPN on https://), and gRPC servers as grpc://host:port
 apply). Each gRPC request is a grpc.health.v1.Health/Check call for
 --grpc-service; an answer other than SERVING, or a failed call, is an error,
 counted by name in statusCodes (SERVING, NOT_SERVING, UNAVAILABLE...). -H
-headers are sent as gRPC metadata; -H "Host: name" sets the :authority.`
+headers are sent as gRPC metadata; -H "Host: name" sets the :authority.
+
+HTTP/2 and gRPC multiplex the --connections concurrent requests over one TCP
+connection unless --tcp-connections N asks for more (taken round-robin):
+behind a load balancer each connection lands on one gateway replica, so use
+N at least the number of replicas to load them all.`
 
 func requestFlags(cmd *cobra.Command, o *ProbeOptions) {
 	f := cmd.Flags()
@@ -116,6 +129,7 @@ var probeKinds = []probeKind{
 		flags: func(c *cobra.Command, o *ProbeOptions) {
 			loadFlags(c, o, 100, 30*time.Second)
 			requestFlags(c, o)
+			tcpConnectionsFlag(c, o)
 			c.Flags().StringVar(&o.BaselineURL, "baseline-url", "", "the same service without the mesh: the difference is the mesh's added latency")
 		}},
 	{name: evidence.KindStep, short: "Stepped rates: throughput follows and latency stays within the SLO up to the target (perf.scaling)",
@@ -124,6 +138,7 @@ var probeKinds = []probeKind{
 		flags: func(c *cobra.Command, o *ProbeOptions) {
 			loadFlags(c, o, 0, 30*time.Second)
 			requestFlags(c, o)
+			tcpConnectionsFlag(c, o)
 			c.Flags().Float64SliceVar(&o.Rates, "rates", nil, "rates of the steps, req/s (each --duration long); the last is the target")
 		}},
 	{name: evidence.KindSoak, short: "Long constant-rate run judged window by window (perf.stability)",
@@ -132,6 +147,7 @@ var probeKinds = []probeKind{
 		flags: func(c *cobra.Command, o *ProbeOptions) {
 			loadFlags(c, o, 100, time.Hour)
 			requestFlags(c, o)
+			tcpConnectionsFlag(c, o)
 			c.Flags().DurationVar(&o.Window, "window", 0, "window length (default duration/20 within 1s–1m)")
 		}},
 	{name: evidence.KindCircuitBreaker, short: "Overload beyond the limits must give fast 503s, not queueing (resilience.circuit-breaking)",
@@ -318,6 +334,9 @@ func (o *ProbeOptions) target() (probe.Target, error) {
 	return t, nil
 }
 
+// tcpKinds are the probes with --tcp-connections.
+var tcpKinds = map[string]bool{evidence.KindLoad: true, evidence.KindStep: true, evidence.KindSoak: true}
+
 // grpcKinds are the probes that take grpc:// and grpcs:// targets.
 var grpcKinds = map[string]bool{evidence.KindLoad: true, evidence.KindStep: true, evidence.KindSoak: true, evidence.KindGRPCHealth: true}
 
@@ -345,8 +364,20 @@ func RunProbe(ctx context.Context, io IO, o *ProbeOptions) error {
 	if t.IsGRPC() && !grpcKinds[o.Kind] {
 		return exitcode.Usagef(fmt.Errorf("--url %s: probe %s speaks HTTP only; gRPC targets work with probe load, step, soak and grpc-health", o.URL, o.Kind))
 	}
+	if tcpKinds[o.Kind] {
+		conns := o.Connections
+		if conns <= 0 {
+			conns = probe.DefaultConnections
+		}
+		if o.TCPConnections < 1 {
+			return exitcode.Usagef(fmt.Errorf("--tcp-connections %d: want at least 1 TCP connection", o.TCPConnections))
+		}
+		if o.TCPConnections > conns {
+			return exitcode.Usagef(fmt.Errorf("--tcp-connections %d: more TCP connections than concurrent requests (--connections %d); give at most %d", o.TCPConnections, conns, conns))
+		}
+	}
 	common := probe.Common{Thresholds: cfg.Thresholds}
-	plan := probe.Plan{QPS: o.QPS, Duration: o.Duration, Connections: o.Connections, Window: o.Window}
+	plan := probe.Plan{QPS: o.QPS, Duration: o.Duration, Connections: o.Connections, TCPConnections: o.TCPConnections, Window: o.Window}
 	var bar *progressBar
 	if io.Terminal && stderrIsTerminal(io) {
 		bar = &progressBar{w: io.Err}

@@ -258,3 +258,44 @@ func TestProbeGRPCHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeTCPConnections(t *testing.T) {
+	url := grpcLoopback(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"probe", "load", "--tcp-connections", "0"}, "--tcp-connections 0: want at least 1"},
+		{[]string{"probe", "step", "--rates", "10", "--tcp-connections", "-1"}, "--tcp-connections -1: want at least 1"},
+		{[]string{"probe", "soak", "--connections", "4", "--tcp-connections", "5"}, "more TCP connections than concurrent requests (--connections 4)"},
+		{[]string{"probe", "load", "--tcp-connections", "17"}, "(--connections 16)"},
+	} {
+		args := append(c.args, "--url", url, "--qps", "10", "--duration", "100ms", "--evidence-dir", dir)
+		code, out, errs := runMain(t, args...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q (stdout %q); want exit 2 saying %q", c.args, code, errs, out, c.want)
+		}
+	}
+	if recs, _, _ := evidence.List(dir); len(recs) != 0 {
+		t.Errorf("usage errors wrote %d records", len(recs))
+	}
+	// Only load, step and soak take the flag.
+	if code, _, _ := runMain(t, "probe", "circuit-breaker", "--url", url, "--tcp-connections", "2"); code != 2 {
+		t.Errorf("circuit-breaker --tcp-connections: exit %d, want 2", code)
+	}
+	code, out, _ := runMain(t, "probe", "load", "--help")
+	if code != 0 || !strings.Contains(out, "how many TCP connections carry the concurrent requests (round-robin)") {
+		t.Errorf("load --help: exit %d\n%s", code, out)
+	}
+	// A valid count is recorded for a gRPC target (the run's verdict is
+	// not judged here: only the parameters).
+	_, out, errs := runMain(t, "probe", "load", "--url", url, "--qps", "100", "--duration", "200ms", "--connections", "4", "--tcp-connections", "3", "--no-record", "-o", "json")
+	var rec struct{ Parameters map[string]any }
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("stdout is not the JSON record: %v\n%s\n%s", err, out, errs)
+	}
+	if rec.Parameters["tcpConnections"] != float64(3) || rec.Parameters["connections"] != float64(4) {
+		t.Errorf("parameters %v, want tcpConnections 3, connections 4", rec.Parameters)
+	}
+}

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"math"
 	mrand "math/rand/v2"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshready/meshready/internal/evidence"
@@ -406,5 +408,115 @@ func TestGRPCTargetErrors(t *testing.T) {
 	}
 	if _, err := GRPCHealth(ctxT(t), GRPCHealthOptions{Target: Target{URL: "http://127.0.0.1:9"}}); err == nil || !strings.Contains(err.Error(), "want grpc://") {
 		t.Errorf("http URL: %v", err)
+	}
+}
+
+// countingListener counts the TCP connections a server accepted.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// connCounter is a grpc stats.Handler that tags each server connection
+// with a number and counts the RPCs each connection carried.
+type connCounter struct {
+	ids  atomic.Int64
+	mu   sync.Mutex
+	rpcs map[int64]int64
+}
+
+type connIDKey struct{}
+
+func (c *connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, connIDKey{}, c.ids.Add(1))
+}
+func (c *connCounter) HandleConn(context.Context, stats.ConnStats) {}
+func (c *connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return ctx
+}
+func (c *connCounter) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.Begin); !ok {
+		return
+	}
+	id, _ := ctx.Value(connIDKey{}).(int64)
+	c.mu.Lock()
+	c.rpcs[id]++
+	c.mu.Unlock()
+}
+
+func (c *connCounter) perConn() map[int64]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int64]int64{}
+	for k, v := range c.rpcs {
+		out[k] = v
+	}
+	return out
+}
+
+// spreadOK checks that per-connection request counts name exactly want
+// connections, add up to total and differ by at most one (round-robin).
+func spreadOK(per map[int64]int64, want int, total int64) string {
+	var sum, lo, hi int64
+	lo = math.MaxInt64
+	for _, n := range per {
+		sum += n
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	if len(per) != want || sum != total || lo < 1 || hi-lo > 1 {
+		return fmt.Sprintf("requests per connection %v (sum %d): want %d connections sharing %d requests round-robin", per, sum, want, total)
+	}
+	return ""
+}
+
+// --tcp-connections for gRPC: a run with TCPConnections 4 opens exactly 4
+// TCP connections to the server and spreads the checks over them in turn;
+// the default opens one. The record names the count.
+func TestGRPCLoadTCPConnections(t *testing.T) {
+	for _, c := range []struct{ tcp, want int }{{4, 4}, {0, 1}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &countingListener{Listener: ln}
+		cc := &connCounter{rpcs: map[int64]int64{}}
+		s := grpc.NewServer(grpc.StatsHandler(cc))
+		healthpb.RegisterHealthServer(s, health.NewServer())
+		go s.Serve(cl)
+		t.Cleanup(s.Stop)
+		rec, err := Load(ctxT(t), LoadOptions{Common: testCommon(), Target: Target{URL: "grpc://" + ln.Addr().String()},
+			Plan: Plan{QPS: 400, Duration: 500 * time.Millisecond, Connections: 16, TCPConnections: c.tcp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rec.Results
+		if r.Requests != 200 || r.Errors != 0 {
+			t.Errorf("tcp %d: requests %d errors %d (first: %+v), want 200/0", c.tcp, r.Requests, r.Errors, rec.Reasons)
+		}
+		if n := cl.accepted.Load(); n != int64(c.want) {
+			t.Errorf("tcp %d: the server accepted %d connections, want %d", c.tcp, n, c.want)
+		}
+		if msg := spreadOK(cc.perConn(), c.want, r.Requests); msg != "" {
+			t.Errorf("tcp %d: %s", c.tcp, msg)
+		}
+		if got := rec.Parameters["tcpConnections"]; got != c.want {
+			t.Errorf("tcp %d: parameters.tcpConnections %v, want %d", c.tcp, got, c.want)
+		}
+	}
+}
+
+// More TCP connections than concurrent requests is refused.
+func TestGRPCLoadTCPConnectionsAboveConnections(t *testing.T) {
+	_, err := RunLoad(ctxT(t), Target{URL: "grpc://127.0.0.1:9"}, Plan{QPS: 10, Duration: time.Second, Connections: 2, TCPConnections: 3})
+	if err == nil || !strings.Contains(err.Error(), "at most as many TCP connections") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -142,6 +142,10 @@ type Plan struct {
 	QPS         float64
 	Duration    time.Duration
 	Connections int // concurrent requests (and connections for HTTP/1.1); default 16
+	// TCPConnections is, for HTTP/2 and gRPC targets (Target.Multiplexed),
+	// how many TCP connections carry the concurrent requests, taken in turn
+	// (round-robin); default 1, at most Connections. Ignored for HTTP/1.1.
+	TCPConnections int
 	// Window splits the run into slices by intended send time (0: none).
 	Window time.Duration
 	// SlowAt counts responses whose service time is at least this (fault delay).
@@ -380,6 +384,9 @@ func RunLoad(ctx context.Context, t Target, p Plan) (*Run, error) {
 	if p.Connections <= 0 {
 		p.Connections = DefaultConnections
 	}
+	if p.TCPConnections > p.Connections {
+		return nil, fmt.Errorf("%d TCP connections for %d concurrent requests: give at most as many TCP connections as concurrent requests (--tcp-connections, --connections)", p.TCPConnections, p.Connections)
+	}
 	c, err := t.caller(p)
 	if err != nil {
 		return nil, err
@@ -569,6 +576,9 @@ func planParams(t Target, p Plan) map[string]any {
 	}
 	if p.Connections == 0 {
 		m["connections"] = DefaultConnections
+	}
+	if t.Multiplexed() {
+		m["tcpConnections"] = max(p.TCPConnections, 1)
 	}
 	return m
 }

@@ -3,9 +3,12 @@ package probe
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,5 +336,122 @@ func TestLoadHTTP2AgainstHTTP1OnlyServer(t *testing.T) {
 		if rec.Verdict != evidence.Fail || rec.Results.TransportErrors != 2 || !strings.Contains(rec.FailedReasons(), "first error: ") || !strings.Contains(rec.FailedReasons(), c.want) {
 			t.Errorf("%s: verdict %s, transport errors %d, reasons %q; want fail naming %q", c.target.URL, rec.Verdict, rec.Results.TransportErrors, rec.FailedReasons(), c.want)
 		}
+	}
+}
+
+// --tcp-connections for HTTP/2 (h2c): TCPConnections 4 opens exactly 4
+// connections, all HTTP/2, sharing the requests in turn; the default opens
+// one. HTTP/1.1 ignores it and does not record it.
+func TestLoadHTTP2TCPConnections(t *testing.T) {
+	for _, c := range []struct{ tcp, want int }{{4, 4}, {0, 1}} {
+		var (
+			accepted atomic.Int64
+			mu       sync.Mutex
+			perAddr  = map[string]int64{}
+			h1       atomic.Int64
+		)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor != 2 {
+				h1.Add(1)
+				return
+			}
+			mu.Lock()
+			perAddr[r.RemoteAddr]++
+			mu.Unlock()
+		}))
+		s.Listener.Close()
+		s.Listener = ln
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		s.Config.Protocols = &p
+		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				accepted.Add(1)
+			}
+		}
+		s.Start()
+		t.Cleanup(s.Close)
+		rec, err := Load(ctxT(t), LoadOptions{Common: testCommon(), Target: Target{URL: s.URL, HTTP2: true},
+			Plan: Plan{QPS: 400, Duration: 500 * time.Millisecond, Connections: 16, TCPConnections: c.tcp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rec.Results
+		if r.Requests != 200 || r.Errors != 0 || h1.Load() != 0 {
+			t.Errorf("tcp %d: requests %d errors %d HTTP/1 %d (%+v), want 200/0/0", c.tcp, r.Requests, r.Errors, h1.Load(), rec.Reasons)
+		}
+		if n := accepted.Load(); n != int64(c.want) {
+			t.Errorf("tcp %d: the server accepted %d connections, want %d", c.tcp, n, c.want)
+		}
+		mu.Lock()
+		per := map[int64]int64{}
+		i := int64(0)
+		for _, n := range perAddr {
+			per[i] = n
+			i++
+		}
+		mu.Unlock()
+		if msg := spreadOK(per, c.want, r.Requests); msg != "" {
+			t.Errorf("tcp %d: %s", c.tcp, msg)
+		}
+		if got := rec.Parameters["tcpConnections"]; got != c.want {
+			t.Errorf("tcp %d: parameters.tcpConnections %v, want %d", c.tcp, got, c.want)
+		}
+	}
+	plain := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), false)
+	rec, err := Load(ctxT(t), LoadOptions{Common: testCommon(), Target: Target{URL: plain.URL}, Plan: Plan{QPS: 20, Duration: 100 * time.Millisecond, Connections: 4, TCPConnections: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.Parameters["tcpConnections"]; ok || rec.Results.Requests != 2 || rec.Results.Errors != 0 {
+		t.Errorf("HTTP/1.1: parameters %v, %d requests %d errors; want no tcpConnections, 2/0", rec.Parameters, rec.Results.Requests, rec.Results.Errors)
+	}
+}
+
+// A burst of simultaneous requests on fresh HTTP/2 connections (a run's
+// start, or a stalled scheduler catching up) still opens exactly
+// TCPConnections connections: net/http would dial one per request that
+// arrives before the first connection is up, so the others wait for it.
+func TestHTTP2BurstOpensTCPConnectionsOnly(t *testing.T) {
+	var accepted atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	s.Listener.Close()
+	s.Listener = ln
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	s.Config.Protocols = &p
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	c, err := Target{URL: s.URL, HTTP2: true}.caller(Plan{Connections: 32, TCPConnections: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range 32 {
+		wg.Go(func() {
+			if a := c.call(ctxT(t)); a.err != nil || a.status != 200 {
+				bad.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := accepted.Load(); n != 4 || bad.Load() != 0 {
+		t.Errorf("32 simultaneous requests: the server accepted %d connections (want 4), %d failed", n, bad.Load())
 	}
 }
