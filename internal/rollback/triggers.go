@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
 	"github.com/meshready/meshready/internal/config"
+	"github.com/meshready/meshready/internal/telemetry"
 )
 
 // Verdict of one trigger, or of all of them.
@@ -276,14 +276,4 @@ func closer(op string, a, b float64) bool {
 }
 
 // FormatValue prints a sample value as Prometheus does.
-func FormatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
+func FormatValue(v float64) string { return telemetry.FormatExact(v) }

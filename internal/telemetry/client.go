@@ -674,7 +674,12 @@ func (c *Client) Targets(ctx context.Context) (v1.TargetsResult, error) {
 }
 
 // FormatValue prints a sample value for evidence: up to 6 significant digits.
-func FormatValue(v float64) string {
+func FormatValue(v float64) string { return formatFloat(v, 6) }
+
+// FormatExact prints a sample value as Prometheus does: every digit.
+func FormatExact(v float64) string { return formatFloat(v, -1) }
+
+func formatFloat(v float64, digits int) string {
 	switch {
 	case math.IsNaN(v):
 		return "NaN"
@@ -683,7 +688,7 @@ func FormatValue(v float64) string {
 	case math.IsInf(v, -1):
 		return "-Inf"
 	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
+	return strconv.FormatFloat(v, 'g', digits, 64)
 }
 
 // SampleString prints one sample: {labels} value.

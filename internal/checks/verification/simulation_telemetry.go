@@ -44,15 +44,19 @@ const minSignalShare = 0.5
 // after it ends.
 const maxSignalPad = 30 * time.Second
 
-// telemetryEnv opens the evidence directory for a telemetry part (nil:
-// the part was reported).
-func telemetryEnv(c *check.Context) *env {
+// telemetryEnv is what a simulation telemetry part needs: the Prometheus
+// client and the evidence directory (nil env: the part was reported).
+func telemetryEnv(c *check.Context) (*telemetry.Client, *env) {
+	cl := meshtel.Prometheus(c)
+	if cl == nil {
+		return nil, nil
+	}
 	e := newEnv(c.Config, c.Now)
 	if e.listErr != nil {
 		c.Error("cannot read the evidence directory %s: %v", e.dir, e.listErr).Fix("make evidenceDir in meshready.yaml point at a readable directory")
-		return nil
+		return nil, nil
 	}
-	return e
+	return cl, e
 }
 
 // passedRecord is the record a passing probe evaluation relied on (nil
@@ -123,11 +127,7 @@ func ingressGateways(c *check.Context) []string {
 // every critical service that served requests kept its 5xx share and p99
 // within thresholds.errorRate and thresholds.p99LatencyMs.
 func productionLoadTelemetry(c *check.Context) {
-	cl := meshtel.Prometheus(c)
-	if cl == nil {
-		return
-	}
-	e := telemetryEnv(c)
+	cl, e := telemetryEnv(c)
 	if e == nil {
 		return
 	}
@@ -292,11 +292,7 @@ var failureProbes = []failureProbe{
 // did not see is a monitoring blind spot: fail), and, for overload and
 // injected faults, an alert about the services that failed fired.
 func failureScenariosTelemetry(c *check.Context) {
-	cl := meshtel.Prometheus(c)
-	if cl == nil {
-		return
-	}
-	e := telemetryEnv(c)
+	cl, e := telemetryEnv(c)
 	if e == nil {
 		return
 	}
@@ -396,11 +392,7 @@ func failureScenariosTelemetry(c *check.Context) {
 // alerts that fired about them during the fault stopped firing within
 // alertLinger after that deadline (their rate windows and `for` clear).
 func recoveryTelemetry(c *check.Context) {
-	cl := meshtel.Prometheus(c)
-	if cl == nil {
-		return
-	}
-	e := telemetryEnv(c)
+	cl, e := telemetryEnv(c)
 	if e == nil {
 		return
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,15 +95,7 @@ func (sc *Scenario) WaitUntil(offset, scrape time.Duration) {
 func StartScenario(t testing.TB, m *Mesh, sc *Scenario, o Options) *Server {
 	t.Helper()
 	bin := Binary(t)
-	if o.ScrapeInterval <= 0 {
-		o.ScrapeInterval = time.Second
-	}
-	if o.Scrapes <= 0 {
-		o.Scrapes = 3
-	}
-	if o.EvaluationInterval <= 0 {
-		o.EvaluationInterval = time.Second
-	}
+	o = o.withDefaults()
 	sc.created = time.Now()
 	sc.compile()
 	tgt := newTarget(m)
@@ -117,27 +107,9 @@ func StartScenario(t testing.TB, m *Mesh, sc *Scenario, o Options) *Server {
 	dir := t.TempDir()
 	s := &Server{Target: ts, Dir: dir, Mesh: m}
 	addr := strings.TrimPrefix(ts.URL, "http://")
-	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), nonEmptyRules(o.Rules), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg := string(s.config(addr, m, o))
 	cfg += fmt.Sprintf("- job_name: scenario\n  honor_labels: true\n  metrics_path: /scenario/metrics\n  static_configs:\n  - targets: [%q]\n    labels: {instance: scenario}\n", addr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lastErr = s.start(t, bin, port); lastErr == nil {
-			break
-		}
-	}
-	if lastErr != nil {
-		t.Fatalf("prometheus did not start: %v\n%s", lastErr, s.log.String())
-	}
+	s.launch(t, bin, []byte(cfg), o)
 	s.waitScraped(t, m, o)
 	// The scenario target is scraped too (one more up series).
 	deadline := time.Now().Add(time.Duration(o.Scrapes+10)*o.ScrapeInterval + 60*time.Second)

@@ -89,6 +89,19 @@ type Server struct {
 func Start(t testing.TB, m *Mesh, o Options) *Server {
 	t.Helper()
 	bin := Binary(t)
+	o = o.withDefaults()
+	tgt := newTarget(m)
+	ts := httptest.NewServer(tgt.handler())
+	t.Cleanup(ts.Close)
+	dir := t.TempDir()
+	s := &Server{Target: ts, Dir: dir, Mesh: m}
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	s.launch(t, bin, s.config(addr, m, o), o)
+	s.waitScraped(t, m, o)
+	return s
+}
+
+func (o Options) withDefaults() Options {
 	if o.ScrapeInterval <= 0 {
 		o.ScrapeInterval = time.Second
 	}
@@ -98,17 +111,18 @@ func Start(t testing.TB, m *Mesh, o Options) *Server {
 	if o.EvaluationInterval <= 0 {
 		o.EvaluationInterval = time.Second
 	}
-	tgt := newTarget(m)
-	ts := httptest.NewServer(tgt.handler())
-	t.Cleanup(ts.Close)
-	dir := t.TempDir()
-	s := &Server{Target: ts, Dir: dir, Mesh: m}
-	addr := strings.TrimPrefix(ts.URL, "http://")
-	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), nonEmptyRules(o.Rules), 0o644); err != nil {
+	return o
+}
+
+// launch writes the rule file and the configuration into s.Dir and starts
+// Prometheus on a free loopback port (retrying when another process took
+// the port first); it fails the test when Prometheus does not start.
+func (s *Server) launch(t testing.TB, bin string, cfg []byte, o Options) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(s.Dir, "rules.yaml"), nonEmptyRules(o.Rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := s.config(addr, m, o)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), cfg, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.Dir, "prometheus.yml"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var lastErr error
@@ -118,14 +132,10 @@ func Start(t testing.TB, m *Mesh, o Options) *Server {
 			t.Fatal(err)
 		}
 		if lastErr = s.start(t, bin, port); lastErr == nil {
-			break
+			return
 		}
 	}
-	if lastErr != nil {
-		t.Fatalf("prometheus did not start: %v\n%s", lastErr, s.log.String())
-	}
-	s.waitScraped(t, m, o)
-	return s
+	t.Fatalf("prometheus did not start: %v\n%s", lastErr, s.log.String())
 }
 
 func nonEmptyRules(b []byte) []byte {
