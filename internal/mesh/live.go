@@ -320,6 +320,37 @@ type EndpointsSummary struct {
 	NotReadyPod map[string]string // pod -> "terminating" / "not ready"
 }
 
+// NotReadyList names the not-ready endpoints' pods with why (at most max,
+// then "and N more"), for findings.
+func (s EndpointsSummary) NotReadyList(max int) string {
+	if len(s.NotReadyPod) == 0 {
+		return "no pod targetRefs"
+	}
+	keys := make([]string, 0, len(s.NotReadyPod))
+	for k := range s.NotReadyPod {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range Limit(keys, max) {
+		if why, ok := s.NotReadyPod[k]; ok {
+			parts = append(parts, k+" "+why)
+		} else {
+			parts = append(parts, k)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Limit keeps the first n names of a list and says how many it left out,
+// so that a finding about thousands of pods stays readable.
+func Limit(list []string, n int) []string {
+	if len(list) <= n {
+		return list
+	}
+	return append(append([]string(nil), list[:n]...), fmt.Sprintf("and %d more", len(list)-n))
+}
+
 // EndpointReady is the endpoint's ready condition; nil means ready (the
 // API's "unknown state, interpret as ready").
 func EndpointReady(e discoveryv1.Endpoint) bool {

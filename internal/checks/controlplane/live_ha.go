@@ -111,7 +111,7 @@ func highAvailabilityLive(c *check.Context) {
 func placementString(nodes []string, per map[string][]string) string {
 	var parts []string
 	for _, n := range nodes {
-		parts = append(parts, fmt.Sprintf("%s: %s", n, strings.Join(limit(per[n], maxPodsNamed), ", ")))
+		parts = append(parts, fmt.Sprintf("%s: %s", n, strings.Join(mesh.Limit(per[n], maxPodsNamed), ", ")))
 	}
 	return strings.Join(parts, "; ")
 }

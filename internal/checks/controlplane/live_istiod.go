@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -117,7 +116,7 @@ func (e *endpointChecker) check(so *snapshot.Object, sp *corev1.ServicePort, con
 			Fix(endpointFix(so))
 	case sum.Ready == 0:
 		defect = "has no ready endpoint"
-		c.Fail(so, "Service %s/%s has no ready endpoint (%d not ready: %s): %s%s", so.Namespace, so.Name, sum.NotReady, notReadyPods(sum), who, consequence).
+		c.Fail(so, "Service %s/%s has no ready endpoint (%d not ready: %s): %s%s", so.Namespace, so.Name, sum.NotReady, sum.NotReadyList(maxPodsNamed), who, consequence).
 			Field("EndpointSlice.endpoints[].conditions.ready").Got("0 ready").Want(">= 1 ready").
 			Fix(endpointFix(so))
 	case sum.ReadyByPort[port] == 0:
@@ -126,7 +125,7 @@ func (e *endpointChecker) check(so *snapshot.Object, sp *corev1.ServicePort, con
 			Field("spec.ports["+port+"].targetPort").Got("no endpoint port %s", portLabel(sp)).Want("ready endpoints on port %s", portLabel(sp)).
 			Fix(endpointFix(so))
 	default:
-		pods := "pods " + strings.Join(limit(sum.ReadyPods, maxPodsNamed), ", ")
+		pods := "pods " + strings.Join(mesh.Limit(sum.ReadyPods, maxPodsNamed), ", ")
 		if len(sum.ReadyPods) == 0 {
 			pods = "no pod targetRefs"
 		}
@@ -138,29 +137,6 @@ func (e *endpointChecker) check(so *snapshot.Object, sp *corev1.ServicePort, con
 
 func endpointFix(so *snapshot.Object) string {
 	return fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s -o wide\nkubectl -n %[1]s describe service %[2]s   # does its selector match Ready istiod pods?\nkubectl -n %[1]s get pods -l app=istiod -o wide", so.Namespace, so.Name)
-}
-
-func notReadyPods(sum mesh.EndpointsSummary) string {
-	if len(sum.NotReadyPod) == 0 {
-		return "no pod targetRefs"
-	}
-	keys := make([]string, 0, len(sum.NotReadyPod))
-	for k := range sum.NotReadyPod {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range limit(keys, maxPodsNamed) {
-		parts = append(parts, k+" "+sum.NotReadyPod[k])
-	}
-	return strings.Join(parts, ", ")
-}
-
-func limit(list []string, n int) []string {
-	if len(list) <= n {
-		return list
-	}
-	return append(append([]string(nil), list[:n]...), fmt.Sprintf("and %d more", len(list)-n))
 }
 
 func portName(sp *corev1.ServicePort) string { return sp.Name }

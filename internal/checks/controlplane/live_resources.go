@@ -92,7 +92,7 @@ func resourcesLive(c *check.Context) {
 		}
 		if len(good) > 0 {
 			c.Pass(i.Object, "running istiod pod(s) %s of Deployment %s carry %s (need >= %s / %s for %s)",
-				strings.Join(limit(good, maxPodsNamed), ", "), i.Object.Name, summary, wantCPU.String(), wantMem.String(), how)
+				strings.Join(mesh.Limit(good, maxPodsNamed), ", "), i.Object.Name, summary, wantCPU.String(), wantMem.String(), how)
 		}
 	}
 	resourcesUsage(c, ists) // live_usage.go: against the limits, with Prometheus

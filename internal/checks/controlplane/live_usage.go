@@ -79,7 +79,7 @@ func resourcesUsage(c *check.Context, ists []mesh.Istiod) {
 			continue
 		}
 		if len(u.CPU) == 0 && len(u.Mem) == 0 {
-			c.Error("Prometheus has no cAdvisor series for istiod's discovery container in pods %s, so its usage against the limits cannot be checked", strings.Join(limit(names, maxPodsNamed), ", ")).
+			c.Error("Prometheus has no cAdvisor series for istiod's discovery container in pods %s, so its usage against the limits cannot be checked", strings.Join(mesh.Limit(names, maxPodsNamed), ", ")).
 				Fix("scrape the kubelets' cAdvisor endpoint (/metrics/cadvisor), e.g. kube-prometheus-stack's kubelet ServiceMonitor or a kubernetes-nodes-cadvisor job in prometheus.yml").
 				Query(cl.Query(u.MemExpr, "no series"))
 			continue

@@ -2,7 +2,6 @@ package services
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -71,7 +70,7 @@ func liveEndpoints(c *check.Context, svcObj *snapshot.Object, svc *corev1.Servic
 			Fix(diag)
 		return
 	case sum.Ready == 0:
-		c.Fail(svcObj, "%s has no ready endpoint (%d not ready: %s): calls to it fail (503 no healthy upstream)", svcObj.ID(), sum.NotReady, notReadyList(sum)).
+		c.Fail(svcObj, "%s has no ready endpoint (%d not ready: %s): calls to it fail (503 no healthy upstream)", svcObj.ID(), sum.NotReady, sum.NotReadyList(maxPodsNamed)).
 			Field("EndpointSlice.endpoints[].conditions.ready").Got("0 ready").Want(">= 1 ready endpoint").
 			Fix(diag)
 		return
@@ -88,37 +87,10 @@ func liveEndpoints(c *check.Context, svcObj *snapshot.Object, svc *corev1.Servic
 	if ok {
 		pods := "no pod targetRefs"
 		if len(sum.ReadyPods) > 0 {
-			pods = "pods " + strings.Join(limitList(sum.ReadyPods, maxPodsNamed), ", ")
+			pods = "pods " + strings.Join(mesh.Limit(sum.ReadyPods, maxPodsNamed), ", ")
 		}
 		c.Pass(svcObj, "%s has %d ready endpoint(s) in %d EndpointSlice(s) for every port (%s)", svcObj.ID(), sum.Ready, sum.Slices, pods)
 	}
-}
-
-func notReadyList(sum mesh.EndpointsSummary) string {
-	if len(sum.NotReadyPod) == 0 {
-		return "no pod targetRefs"
-	}
-	keys := make([]string, 0, len(sum.NotReadyPod))
-	for k := range sum.NotReadyPod {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range limitList(keys, maxPodsNamed) {
-		if why, ok := sum.NotReadyPod[k]; ok {
-			parts = append(parts, k+" "+why)
-		} else {
-			parts = append(parts, k)
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-func limitList(list []string, n int) []string {
-	if len(list) <= n {
-		return list
-	}
-	return append(append([]string(nil), list[:n]...), fmt.Sprintf("and %d more", len(list)-n))
 }
 
 // livePods checks the Running pods the Service selects: each carries the
