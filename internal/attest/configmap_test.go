@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -328,6 +329,10 @@ func TestDeployWriterRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := c.ApplyYAML(ctx, manifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitAllowed(ctx, "dana", []string{"meshready-attestors"}, authorizationv1.ResourceAttributes{
+		Namespace: "istio-system", Verb: "create", Resource: "configmaps"}); err != nil {
 		t.Fatal(err)
 	}
 	dana := &attest.ConfigMapStore{Client: clientFor(t, as(c, "dana", "meshready-attestors")), Namespace: "istio-system"}
