@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -328,6 +329,15 @@ func testConfigMapRestricted(t *testing.T, c *testcluster.Cluster) {
 	objs = append(objs, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: ns}})
 	if err := c.Apply(ctx, objs...); err != nil {
 		t.Fatal(err)
+	}
+	// RBAC reaches the authorizer through an informer: wait for both Roles.
+	for sa, attrs := range map[string]authorizationv1.ResourceAttributes{
+		"reader": {Namespace: ns, Verb: "get", Resource: "configmaps", Name: attest.DefaultConfigMapName},
+		"writer": {Namespace: ns, Verb: "create", Resource: "configmaps"},
+	} {
+		if err := c.WaitAllowed(ctx, "system:serviceaccount:"+ns+":"+sa, []string{"system:serviceaccounts", "system:serviceaccounts:" + ns}, attrs); err != nil {
+			t.Fatal(err)
+		}
 	}
 	noGitUser(t)
 
